@@ -1,0 +1,1 @@
+"""The ``brownout`` command: thin wiring of sources, engine, policy and outputs."""

@@ -1,0 +1,173 @@
+"""Findings and ground truth (spec/findings.md): values and file formats.
+
+A :class:`Finding` names the component at fault, when the fault began and
+when it was detected, with the evidence behind it. Findings files are JSON
+(``brownout.findings`` version 1); truth files are JSON Lines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from brownout.atomic import atomic_write_text
+from brownout.errors import ParseError
+
+KINDS: dict[str, str] = {  # kind -> component type
+    "gpu_failed": "gpu",
+    "gpu_degraded": "gpu",
+    "gpu_overheating": "gpu",
+    "cooling_fault": "cooling",
+    "nic_degraded": "nic",
+    "switch_congestion": "switch",
+    "host_straggler": "node",
+    "telemetry_loss": "node",
+}
+SEVERITIES = ("minor", "major", "critical")
+ACTIONS = ("none", "investigate", "restart_job", "reset_gpu", "reboot_node", "drain_node",
+           "replace_part", "fix_cooling", "reroute", "fix_telemetry")
+FORMAT = "brownout.findings"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fault of one component (or, as a notice, something an operator should know)."""
+
+    id: str
+    kind: str
+    component: str
+    component_type: str
+    onset: float
+    detected_at: float
+    confidence: float
+    severity: str
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    recommended_action: str = "investigate"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FindingsFile:
+    """The content of a findings file."""
+
+    cluster: str
+    findings: tuple[Finding, ...]
+    notices: tuple[Finding, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "cluster": self.cluster,
+                "findings": [f.to_json() for f in self.findings],
+                "notices": [n.to_json() for n in self.notices]}
+
+
+@dataclass(frozen=True)
+class TruthFault:
+    """One line of a ground-truth file."""
+
+    kind: str
+    component: str
+    onset: float
+    end: float | None
+    note: str = ""
+
+
+def write_findings(ff: FindingsFile, path: str | Path) -> None:
+    """Write a findings file atomically."""
+    atomic_write_text(path, json.dumps(ff.to_json(), indent=2, allow_nan=False) + "\n")
+
+
+def _finding(raw: Any, where: str, label: str, notice: bool) -> Finding:
+    if not isinstance(raw, dict):
+        raise ParseError(where, 0, f"{label} must be an object")
+    try:
+        f = Finding(
+            id=str(raw["id"]), kind=str(raw["kind"]), component=str(raw["component"]),
+            component_type=str(raw.get("component_type") or KINDS.get(raw["kind"], "")),
+            onset=_num(raw["onset"]), detected_at=_num(raw["detected_at"]),
+            confidence=_num(raw.get("confidence", 1.0)),
+            severity=str(raw.get("severity", "major")), summary=str(raw.get("summary", "")),
+            evidence=dict(raw.get("evidence") or {}),
+            recommended_action=str(raw.get("recommended_action", "investigate")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParseError(where, 0, f"{label}: missing or bad field {exc}") from exc
+    if not notice and f.kind not in KINDS:
+        raise ParseError(where, 0, f"{label}: unknown kind '{f.kind}'")
+    if f.severity not in SEVERITIES:
+        raise ParseError(where, 0, f"{label}: severity must be one of {', '.join(SEVERITIES)}")
+    return f
+
+
+def _num(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ValueError(f"{v!r} is not a finite number")
+    return float(v)
+
+
+def read_findings(path: str | Path) -> FindingsFile:
+    """Read and validate a findings file.
+
+    Raises:
+        ParseError: naming the file and the first problem.
+    """
+    where = str(path)
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParseError(where, 0, f"cannot be read ({exc.strerror or exc})") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(where, 0, f"not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ParseError(where, 0, f"not a findings file (format must be '{FORMAT}')")
+    if raw.get("version") != VERSION:
+        raise ParseError(where, 0, f"unsupported findings version {raw.get('version')!r}")
+    items, notes = raw.get("findings", []), raw.get("notices", []) or []
+    if not isinstance(items, list) or not isinstance(notes, list):
+        raise ParseError(where, 0, "'findings' and 'notices' must be lists")
+    return FindingsFile(
+        cluster=str(raw.get("cluster", "")),
+        findings=tuple(_finding(x, where, f"findings[{i}]", False) for i, x in enumerate(items)),
+        notices=tuple(_finding(x, where, f"notices[{i}]", True) for i, x in enumerate(notes)),
+    )
+
+
+def read_truth(path: str | Path) -> list[TruthFault]:
+    """Read a ground-truth JSON Lines file.
+
+    Raises:
+        ParseError: naming the file, the line and the problem.
+    """
+    where = str(path)
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParseError(where, 0, f"cannot be read ({exc})") from exc
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            end = raw.get("end")
+            fault = TruthFault(kind=str(raw["kind"]), component=str(raw["component"]),
+                               onset=_num(raw["onset"]), end=None if end is None else _num(end),
+                               note=str(raw.get("note", "")))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ParseError(where, n, f"bad truth line ({exc})") from exc
+        if fault.kind not in KINDS:
+            raise ParseError(where, n, f"unknown kind '{fault.kind}'")
+        out.append(fault)
+    return out
+
+
+def write_truth(faults: list[TruthFault], path: str | Path) -> None:
+    """Write a ground-truth file atomically."""
+    text = "".join(json.dumps(asdict(f), allow_nan=False) + "\n" for f in faults)
+    atomic_write_text(path, text)
