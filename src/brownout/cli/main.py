@@ -9,6 +9,7 @@ the exit code the error class names; unexpected errors exit 3.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrownoutError as exc:
         click.echo(f"brownout: {_one_line(str(exc))}", err=True)
         return _exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the contract: no traceback, exit 3
+    except Exception as exc:
         click.echo(f"brownout: internal error: {type(exc).__name__}: {_one_line(str(exc))}",
                    err=True)
         return _exit(3)

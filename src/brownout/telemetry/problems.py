@@ -50,7 +50,8 @@ class Problems:
         """One line per kind of problem, for people."""
         out = list(self.malformed_lines)
         if self.malformed_count > len(self.malformed_lines):
-            out.append(f"... {self.malformed_count - len(self.malformed_lines)} more malformed lines")
+            more = self.malformed_count - len(self.malformed_lines)
+            out.append(f"... {more} more malformed lines")
         if self.unknown_nodes:
             names = ", ".join(sorted(self.unknown_nodes)[:10])
             out.append(f"{len(self.unknown_nodes)} node(s) not in the topology, ignored: {names}")
@@ -63,7 +64,8 @@ class Problems:
         if self.dropped_sentinel:
             out.append(f"{self.dropped_sentinel} DCGM blank/sentinel samples dropped")
         if self.counter_resets:
-            out.append(f"{self.counter_resets} counter resets detected (not read as negative rates)")
+            out.append(f"{self.counter_resets} counter resets detected "
+                       "(not read as negative rates)")
         return out
 
     def as_dict(self) -> dict[str, object]:

@@ -17,7 +17,7 @@ CHUNK_BYTES = 8 << 20
 def open_binary(path: str | Path) -> BinaryIO:
     """Open a file for reading bytes, transparently gunzipping it."""
     try:
-        fh: BinaryIO = Path(path).open("rb")
+        fh: BinaryIO = Path(path).open("rb")  # noqa: SIM115 - returned to the caller
     except OSError as exc:
         raise ParseError(str(path), 0, f"cannot be read ({exc.strerror or exc})") from exc
     if fh.read(2) == GZIP_MAGIC:

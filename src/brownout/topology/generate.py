@@ -35,7 +35,8 @@ def generate_topology(
     if n_nodes < 1:
         raise ValueError("a cluster needs at least one node")
     spines = tuple(f"spine{i + 1:02d}" for i in range(n_spines))
-    nodes, leaves = [], []
+    nodes: list[NodeSpec] = []
+    leaves: list[str] = []
     for i in range(n_nodes):
         rack_i = i // nodes_per_rack
         rack, cooling = f"r{rack_i + 1:02d}", f"cdu{rack_i // racks_per_cooling + 1:02d}"
