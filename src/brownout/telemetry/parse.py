@@ -94,76 +94,69 @@ class TextParser:
 
     def feed(self, chunk: bytes) -> None:
         """Parse a chunk that holds whole lines."""
-        self._track_eof(chunk)
-        n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-        if chunk.strip():
-            self._fast(chunk)
-        self._line0 += n_lines
-
-    def _track_eof(self, chunk: bytes) -> None:
+        lay: _Layout | None = _Layout.of(chunk)
         if self._seen_eof:
             self._after_eof = self._after_eof or bool(chunk.strip())
-            return
-        pos = chunk.find(b"# EOF")
-        while pos > 0 and chunk[pos - 1] != 10:
-            pos = chunk.find(b"# EOF", pos + 1)
-        if pos >= 0:
-            self._seen_eof = True
-            self._after_eof = bool(chunk[pos + 5:].strip())
+        elif b"#" in chunk:
+            lay = self._strip_comments(_Layout.of(chunk))
+        if lay is _CAREFUL:
+            self._slow(chunk)
+        elif lay is not None and lay.ends.size:
+            self._fast(lay, chunk)
+        self._line0 += _Layout.count_lines(chunk)
+
+    def _strip_comments(self, lay: _Layout) -> _Layout | None:
+        """Drop comment lines (noting ``# EOF``).
+
+        Returns None when only comments remain, and ``_CAREFUL`` when a '#'
+        appears inside a sample line (an exemplar or a label value).
+        """
+        comment = lay.buf[lay.starts] == 35
+        for i in np.flatnonzero(comment):
+            if bytes(lay.buf[lay.starts[i]:lay.ends[i]]).strip() == b"# EOF":
+                self._seen_eof = True
+                rest = bytes(lay.buf[lay.ends[i]:])
+                self._after_eof = bool(rest.strip())
+        hashes = np.flatnonzero(lay.buf == 35)
+        line_of = np.searchsorted(lay.ends, hashes)
+        if (~comment[line_of]).any():
+            return _CAREFUL
+        return lay.without(comment)
 
     @property
     def is_openmetrics(self) -> bool:
         """Whether the stream has an ``# EOF`` line (OpenMetrics: seconds)."""
         return self._seen_eof
 
-    def _fast(self, chunk: bytes) -> None:
+    def _fast(self, lay: _Layout, chunk: bytes) -> None:
         """Vectorised path: numpy finds the fields, one C-level split cuts them."""
-        if b" # " in chunk or b"\r" in chunk or b"\t" in chunk:
+        if not lay.clean:
             self._slow(chunk)
             return
-        body = _sample_lines(chunk)
-        if body is None:
+        for n_fields, cols in ((3, self._cols), (2, self._untimed)):
+            if n_fields == 2 and self.default_ts_s is None:
+                break
+            parts = lay.fields(n_fields)
+            if parts is None:
+                continue
+            try:
+                v = np.array(parts[1::n_fields]).astype(np.float64)
+                t = (np.array(parts[2::3]).astype(np.float64) if n_fields == 3
+                     else np.zeros(v.size))
+            except ValueError:
+                continue
+            ids = self._ids(parts[0::n_fields])
+            if (ids == MALFORMED).any():
+                break
+            self._keep(cols, t, ids, v)
             return
-        fields = _three_fields(body)
-        if fields is None:
-            if self.default_ts_s is not None and _two_fields(body) is not None:
-                self._fast_untimed(body)
-            else:
-                self._slow(chunk)
-            return
-        parts = fields.split(b"\n")
-        try:
-            v = np.array(parts[1::3]).astype(np.float64)
-            t = np.array(parts[2::3]).astype(np.float64)
-        except ValueError:
-            self._slow(chunk)
-            return
-        ids = self._ids(parts[0::3])
-        if (ids == MALFORMED).any():
-            self._slow(chunk)
-            return
-        self._keep(self._cols, t, ids, v)
-
-    def _fast_untimed(self, body: bytes) -> None:
-        fields = _two_fields(body)
-        assert fields is not None
-        parts = fields.split(b"\n")
-        try:
-            v = np.array(parts[1::2]).astype(np.float64)
-        except ValueError:
-            self._slow(body)
-            return
-        ids = self._ids(parts[0::2])
-        if (ids == MALFORMED).any():
-            self._slow(body)
-            return
-        self._keep(self._untimed, np.zeros(v.size), ids, v)
+        self._slow(chunk)
 
     def _ids(self, keys: list[bytes]) -> I32:
         cache = self._cache
         ids = list(map(cache.get, keys))
         if None in ids:
-            for key in {k for k, i in zip(keys, ids, strict=True) if i is None}:
+            for key in dict.fromkeys(k for k, i in zip(keys, ids, strict=True) if i is None):
                 cache[key] = self._resolve(key)
             ids = list(map(cache.__getitem__, keys))
         return np.array(ids, dtype=np.int32)
@@ -214,13 +207,13 @@ class TextParser:
                        np.array(untimed_v, dtype=np.float64))
 
     def _parse_line(self, ln: bytes, lineno: int) -> tuple[int, float, float | None] | None:
-        body = ln.split(b" # ", 1)[0].strip()  # drop an OpenMetrics exemplar
+        body = ln.strip()
         m = _KEY_RE.match(body)
         problem = None
         if not m:
             problem = "not a sample line (bad metric name)"
         else:
-            rest = body[m.end():].split()
+            rest = body[m.end():].split(b" # ", 1)[0].split()  # drop an OpenMetrics exemplar
             if m.end() < len(body) and body[m.end()] not in b" \t":
                 problem = "malformed label set"
             elif len(rest) not in (1, 2):
@@ -269,52 +262,73 @@ class TextParser:
         return t, s, v
 
 
-def _sample_lines(chunk: bytes) -> bytes | None:
-    """The chunk without comment and blank lines, newline-separated, no final newline."""
-    body = chunk.rstrip(b"\n")
-    if b"#" not in body and b"\n\n" not in body:
-        return body or None
-    lines = [ln for ln in body.split(b"\n") if ln and ln[0] != 35 and not ln.isspace()]
-    return b"\n".join(lines) if lines else None
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the lines and spaces of a chunk are (numpy positions)."""
+
+    buf: npt.NDArray[np.uint8]
+    starts: npt.NDArray[np.intp]
+    ends: npt.NDArray[np.intp]
+    spaces: npt.NDArray[np.intp]
+    clean: bool  # no tabs, carriage returns or other control bytes
+
+    @classmethod
+    def of(cls, data: bytes) -> _Layout:
+        buf = np.frombuffer(data, np.uint8)
+        ws = np.flatnonzero(buf < 33)
+        kinds = buf[ws]
+        is_nl, is_sp = kinds == 10, kinds == 32
+        ends = ws[is_nl]
+        if buf.size and buf[-1] != 10:
+            ends = np.append(ends, buf.size)
+        starts = np.empty_like(ends)
+        if ends.size:
+            starts[0], starts[1:] = 0, ends[:-1] + 1
+        keep = ends > starts  # blank lines carry nothing
+        return cls(buf, starts[keep], ends[keep], ws[is_sp], bool((is_nl | is_sp).all()))
+
+    @staticmethod
+    def count_lines(data: bytes) -> int:
+        return data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+
+    def without(self, drop: npt.NDArray[np.bool_]) -> _Layout | None:
+        """The layout of the same text with the ``drop`` lines removed."""
+        if not drop.any():
+            return self
+        keep = ~drop
+        if not keep.any():
+            return None
+        lengths = (self.ends - self.starts + 1)[keep]
+        idx = np.repeat(self.starts[keep] - np.cumsum(np.r_[0, lengths[:-1]]), lengths)
+        idx += np.arange(idx.size)
+        idx = idx[idx < self.buf.size]
+        body = self.buf[idx].tobytes()
+        return _Layout.of(body)
+
+    def fields(self, n_fields: int) -> list[bytes] | None:
+        """Every line cut into key and its last ``n_fields - 1`` fields, flattened.
+
+        None when some line has too few spaces.
+        """
+        j = np.searchsorted(self.spaces, self.ends)
+        if (j < n_fields - 1).any():
+            return None
+        seps = [self.spaces[j - k] for k in range(1, n_fields)]
+        if (seps[-1] <= self.starts).any() or (seps[0] + 1 >= self.ends).any():
+            return None
+        if n_fields == 3 and (seps[0] - seps[1] < 2).any():
+            return None
+        out = self.buf[: int(self.ends[-1])].copy()
+        for sep in seps:
+            out[sep] = 10
+        return out.tobytes().split(b"\n") if self._contiguous() else None
+
+    def _contiguous(self) -> bool:
+        return bool(self.starts[0] == 0 and (self.starts[1:] == self.ends[:-1] + 1).all())
 
 
-def _field_seps(body: bytes, n_fields: int) -> npt.NDArray[np.intp] | None:
-    """Positions of the spaces before the last ``n_fields - 1`` fields of every line.
-
-    None when a line has too few spaces (the caller falls back to the slow path).
-    """
-    buf = np.frombuffer(body, np.uint8)
-    ends = np.append(np.flatnonzero(buf == 10), buf.size)
-    starts = np.empty_like(ends)
-    starts[0], starts[1:] = 0, ends[:-1] + 1
-    spaces = np.flatnonzero(buf == 32)
-    j = np.searchsorted(spaces, ends)
-    if (j < n_fields - 1).any():
-        return None
-    seps = np.stack([spaces[j - k] for k in range(1, n_fields)])
-    if (seps[-1] <= starts).any() or (seps[:, :] + 1 >= ends).any():
-        return None
-    if n_fields == 3 and (seps[0] - seps[1] < 2).any():
-        return None
-    return seps.ravel()
-
-
-def _with_newlines(body: bytes, seps: npt.NDArray[np.intp]) -> bytes:
-    out = np.frombuffer(body, np.uint8).copy()
-    out[seps] = 10
-    return out.tobytes()
-
-
-def _three_fields(body: bytes) -> bytes | None:
-    """``key value ts`` lines rewritten as ``key\\nvalue\\nts``, or None."""
-    seps = _field_seps(body, 3)
-    return None if seps is None else _with_newlines(body, seps)
-
-
-def _two_fields(body: bytes) -> bytes | None:
-    """``key value`` lines rewritten as ``key\\nvalue``, or None."""
-    seps = _field_seps(body, 2)
-    return None if seps is None else _with_newlines(body, seps)
+_CAREFUL = _Layout.of(b"#")  # marker: this chunk needs the careful per-line path
 
 
 def parse_text(data: bytes, registry: SeriesRegistry, *, where: str = "<text>",

@@ -21,8 +21,8 @@ def open_binary(path: str | Path) -> BinaryIO:
     except OSError as exc:
         raise ParseError(str(path), 0, f"cannot be read ({exc.strerror or exc})") from exc
     if fh.read(2) == GZIP_MAGIC:
-        fh.seek(0)
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+        fh.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     fh.seek(0)
     return fh
 

@@ -1,0 +1,107 @@
+"""Step logs, the DuckDB store and counter rates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from brownout.errors import InputError, ParseError
+from brownout.findings import Finding
+from brownout.store import Store
+from brownout.telemetry.frame import Frame
+from brownout.telemetry.problems import Problems
+from brownout.telemetry.rates import counter_rates, increase_since
+from brownout.telemetry.series import SeriesRegistry
+from brownout.telemetry.sources.files import read_recording
+from brownout.telemetry.steps import read_steps
+
+from .conftest import om_line
+
+
+def _row(**kw) -> str:
+    base = {"ts": 1764000012.84, "job": "llm", "step": 1, "rank": 0, "node": "n0001", "gpu": 0,
+            "compute_s": 9.1, "comm_s": 0.9}
+    base.update(kw)
+    return json.dumps(base) + "\n"
+
+
+def test_step_log_columns_order_and_bad_lines(tmp_path: Path, topo) -> None:
+    path = tmp_path / "steps.jsonl"
+    path.write_text(_row(ts=20.0, rank=1) + _row(ts=10.0, stage=2, extra="ignored")
+                    + "{not json\n" + _row(compute_s=-1) + _row(node="n0042", ts=30.0)
+                    + _row(ts=float("nan")).replace("NaN", "NaN") + "\n")
+    problems = Problems()
+    steps = read_steps(path, topo, problems)
+    assert steps.ts.tolist() == [10.0, 20.0, 30.0]
+    assert steps.stage.tolist() == [2, -1, -1]
+    assert steps.node.tolist() == [0, 0, -1]
+    assert steps.jobs == ("llm",)
+    assert problems.malformed_count == 3
+    assert problems.malformed_lines[0].startswith(f"{path}:3: not valid JSON")
+    assert dict(problems.unknown_nodes) == {"n0042": 1}
+    with pytest.raises(ParseError, match=r"steps\.jsonl:3"):
+        read_steps(path, topo, strict=True)
+
+
+def test_store_round_trip_and_rekey(tmp_path: Path, topo) -> None:
+    rec = tmp_path / "r.om"
+    rec.write_text("".join(om_line("DCGM_FI_DEV_POWER_USAGE", f"n000{1 + i % 4}", i % 8,
+                                   str(300 + i), str(1_700_000_000 + i)) for i in range(50))
+                   + "# EOF\n")
+    frame, problems = read_recording([rec], SeriesRegistry(topo))
+    store = Store(tmp_path / "db.duckdb")
+    store.save_recording("r1", topo.name, frame, problems.as_dict())
+    store.close()
+    store = Store(tmp_path / "db.duckdb")  # survives reopening
+    assert store.recordings()[0]["n_samples"] == 50
+    again = store.load_recording("r1")
+    assert np.array_equal(again.value, frame.value) and np.array_equal(again.t_s, frame.t_s)
+    other = SeriesRegistry(topo)
+    other.id_for("DCGM_FI_DEV_GPU_TEMP", {"Hostname": "n0004", "gpu": "7"})  # shifts the ids
+    rekeyed = store.load_recording("r1", other)
+    assert np.array_equal(rekeyed.value, frame.value)
+    assert not np.array_equal(rekeyed.series, frame.series)
+    with pytest.raises(InputError, match="no recording named 'zz'"):
+        store.load_recording("zz")
+
+
+def test_store_failed_import_leaves_nothing(tmp_path: Path, topo) -> None:
+    store = Store(tmp_path / "db.duckdb")
+    broken = Frame(np.zeros(2), np.zeros(3, np.int32), np.zeros(2),
+                   SeriesRegistry(topo).table())  # ragged columns: the insert fails
+    with pytest.raises(Exception):  # noqa: B017 - any DuckDB/numpy error will do
+        store.save_recording("bad", topo.name, broken)
+    assert store.recordings() == []
+
+
+def test_store_findings_lifecycle(tmp_path: Path) -> None:
+    store = Store()
+    f = Finding("f-1", "gpu_degraded", "n0001/gpu3", "gpu", 10.0, 70.0, 0.9, "major", "slow")
+    store.upsert_finding(f)
+    store.upsert_finding(f, resolved_at=500.0)
+    assert store.findings("gpu_degraded") == [f]
+
+
+def test_counter_resets_are_not_negative_rates() -> None:
+    t = np.array([0, 30, 60, 90, 0, 30], dtype=float)
+    c = np.array([0, 0, 0, 0, 1, 1], dtype=np.int32)
+    v = np.array([100, 160, 10, 40, 5, 5], dtype=float)  # component 0 resets at t=60
+    r = counter_rates(t, c, v)
+    assert r.resets == 1
+    assert (r.per_s >= 0).all()
+    assert r.per_s[r.component == 0].tolist() == [2.0, 10 / 30, 1.0]
+    assert increase_since(t, c, v, 2).tolist() == [60 + 10 + 30, 0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0, 1e6), min_size=2, max_size=40))
+def test_rates_never_negative_for_any_series(values) -> None:
+    v = np.array(values)
+    r = counter_rates(np.arange(v.size, dtype=float), np.zeros(v.size, np.int32), v)
+    assert (r.per_s >= 0).all()
+    assert r.resets == int((np.diff(v) < 0).sum())
