@@ -24,7 +24,8 @@ METRICS = [
     ("DCGM_FI_DEV_GPU_TEMP", "gauge", "{:.0f}"), ("DCGM_FI_DEV_MEMORY_TEMP", "gauge", "{:.0f}"),
     ("DCGM_FI_DEV_POWER_USAGE", "gauge", "{:.3f}"), ("DCGM_FI_DEV_SM_CLOCK", "gauge", "{:.0f}"),
     ("DCGM_FI_DEV_GPU_UTIL", "gauge", "{:.0f}"), ("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", "gauge", "0"),
-    ("DCGM_FI_DEV_XID_ERRORS", "gauge", "0"), ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "{:.4f}"),
+    ("DCGM_FI_DEV_XID_ERRORS", "gauge", "0"),
+    ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "{:.4f}"),
     ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "counter", "{:.0f}"),
     ("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "counter", "0"),
     ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", "{:.0f}"),
@@ -79,11 +80,13 @@ def bench_peer(path: Path, max_lines: int) -> tuple[float, int]:
 
 def rss_child(path: Path) -> float:
     """Peak RSS (MB) of a fresh process that reads the recording."""
-    code = ("import resource,sys;from brownout.telemetry.series import SeriesRegistry;"
+    # VmHWM, not ru_maxrss: the latter keeps the forked parent's size across exec
+    code = ("import sys;from brownout.telemetry.series import SeriesRegistry;"
             "from brownout.telemetry.sources.files import read_recording;"
             "from brownout.topology.generate import generate_topology;"
             f"f,_=read_recording([sys.argv[1]],SeriesRegistry(generate_topology({N_NODES})));"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)")
+            "hwm=[ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0];"
+            "print(int(hwm.split()[1])/1024)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                          text=True, check=True)
     return float(out.stdout.strip())

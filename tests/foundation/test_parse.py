@@ -170,31 +170,32 @@ _value = st.one_of(st.integers(-10**6, 10**6).map(str),
                    st.floats(-1e6, 1e6, allow_nan=False).map(repr))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 4), st.integers(0, 7), _value,
                           st.integers(1_600_000_000, 1_700_000_000)), min_size=1, max_size=60),
-       st.booleans())
-def test_fast_and_careful_paths_agree(rows, with_garbage) -> None:
-    """Whatever path a chunk takes, the same valid samples come out."""
+       st.booleans(), st.booleans())
+def test_fast_and_careful_paths_agree(rows, with_garbage, native) -> None:
+    """Whatever path a chunk takes (C, numpy or per-line), the same samples come out."""
     from brownout.topology.generate import generate_topology
 
     lines = [om_line(TEMP, f"n{n:04d}", g, v, str(ts)) for n, g, v, ts in rows]
     clean = "".join(lines).encode() + b"# EOF\n"
     dirty = "".join([*lines[:1], "garbage\n", *lines[1:]]).encode() + b"# EOF\n"
     reg_a, reg_b = (SeriesRegistry(generate_topology(4)) for _ in range(2))
-    a = parse_text(clean, reg_a)
-    b = parse_text(dirty if with_garbage else clean, reg_b)
+    a = parse_text(clean, reg_a, use_native=False)
+    b = parse_text(dirty if with_garbage else clean, reg_b, use_native=native)
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
     assert a[0].size == len(rows)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.binary(max_size=400))
-def test_parser_never_crashes_on_arbitrary_bytes(data) -> None:
+@given(st.binary(max_size=400), st.booleans())
+def test_parser_never_crashes_on_arbitrary_bytes(data, native) -> None:
     from brownout.topology.generate import generate_topology
 
     problems = Problems()
-    t, s, v = parse_text(data, SeriesRegistry(generate_topology(2)), problems=problems)
+    t, s, v = parse_text(data, SeriesRegistry(generate_topology(2)), problems=problems,
+                         use_native=native)
     assert t.size == s.size == v.size
     assert np.isfinite(v).all()

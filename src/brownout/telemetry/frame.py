@@ -69,7 +69,10 @@ class Frame:
     @classmethod
     def from_unsorted(cls, t_s: F64, series: I32, value: F64, table: SeriesTable) -> Frame:
         """Build a frame, ordering samples by (time, series) and dropping exact duplicates."""
-        order = np.lexsort((series, t_s))
+        # two stable sorts: radix on series, then timsort on time, which is
+        # linear on the piecewise-ordered input that recordings and scrapes give
+        order = np.argsort(series, kind="stable")
+        order = order[np.argsort(t_s[order], kind="stable")]
         t, s, v = t_s[order], series[order], value[order]
         if t.size > 1:
             keep = np.ones(t.size, dtype=bool)

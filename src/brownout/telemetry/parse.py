@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from types import ModuleType
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,12 @@ from brownout.errors import ParseError
 from brownout.telemetry.labels import LabelError
 from brownout.telemetry.problems import Problems
 from brownout.telemetry.series import IGNORED, SeriesRegistry
+
+_scan: ModuleType | None
+try:  # optional C hot loop (built at install time); the numpy path is the fallback
+    from brownout.telemetry import _scan
+except ImportError:  # pragma: no cover - depends on the build environment
+    _scan = None
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
@@ -85,15 +92,22 @@ class TextParser:
     problems: Problems
     strict: bool = False
     default_ts_s: float | None = None
+    use_native: bool = True
     _cache: dict[bytes, int] = field(default_factory=dict)
+    _hash_ids: dict[tuple[int, int], int] = field(default_factory=dict)
     _cols: _Columns = field(default_factory=_Columns)
     _untimed: _Columns = field(default_factory=_Columns)
     _line0: int = 0
     _seen_eof: bool = False
     _after_eof: bool = False
 
-    def feed(self, chunk: bytes) -> None:
-        """Parse a chunk that holds whole lines."""
+    def feed(self, chunk: bytes | memoryview) -> None:
+        """Parse a chunk that holds whole lines (the chunk is not kept)."""
+        if _scan is not None and self.use_native:
+            self._feed_native(chunk)
+            return
+        if isinstance(chunk, memoryview):
+            chunk = chunk.tobytes()
         lay: _Layout | None = _Layout.of(chunk)
         if self._seen_eof:
             self._after_eof = self._after_eof or bool(chunk.strip())
@@ -177,6 +191,82 @@ class TextParser:
         self.problems.dropped_sentinel += int((keep & sentinel).sum())
         keep &= finite & ~sentinel
         cols.add(t[keep], ids[keep], v[keep])
+
+    # native path ------------------------------------------------------------
+    def _feed_native(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk)
+        while view.nbytes:
+            rows = _NativeRows.scan(view)
+            self._native_rows(rows, view)
+            view = view[rows.consumed:]
+
+    def _native_rows(self, rows: _NativeRows, chunk: memoryview) -> None:
+        self._native_comments(rows, chunk)
+        for i in np.flatnonzero(rows.status == 2):
+            self._careful_row(rows, int(i), chunk)
+        timed = rows.status == 0
+        untimed = rows.status == 1
+        if untimed.any() and self.default_ts_s is None:
+            for i in np.flatnonzero(untimed):
+                self._bad(self._line0 + int(rows.line[i]), "sample has no timestamp "
+                          "(recordings need one)")
+            untimed[:] = False
+        for mask, cols in ((timed, self._cols), (untimed, self._untimed)):
+            if mask.any():
+                ids = self._hash_to_ids(rows, mask, chunk)
+                self._keep(cols, rows.ts[mask], ids, rows.val[mask])
+        self._line0 += rows.lines
+
+    def _native_comments(self, rows: _NativeRows, chunk: memoryview) -> None:
+        comments = np.flatnonzero(rows.status == 3)
+        if self._seen_eof:
+            self._after_eof = self._after_eof or bool(rows.status.size)
+            return
+        for i in comments:
+            text = chunk[rows.koff[i]:rows.koff[i] + rows.klen[i]].tobytes().strip()
+            if text == b"# EOF":
+                self._seen_eof = True
+                self._after_eof = bool(i + 1 < rows.status.size)
+                return
+
+    def _careful_row(self, rows: _NativeRows, i: int, chunk: memoryview) -> None:
+        """Re-read a row the C scanner refused with the careful parser (exact message)."""
+        start = int(rows.koff[i])
+        rest = chunk[start:start + (1 << 20)].tobytes()
+        end = rest.find(b"\n")
+        line = rest if end < 0 else rest[:end]
+        lineno = self._line0 + int(rows.line[i])
+        parsed = self._parse_line(line, lineno)
+        if parsed is None:
+            return
+        sid, value, ts = parsed
+        cols = self._cols if ts is not None else self._untimed
+        self._keep(cols, np.array([ts or 0.0]), np.array([sid], np.int32), np.array([value]))
+
+    def _hash_to_ids(self, rows: _NativeRows, mask: npt.NDArray[np.bool_], chunk: memoryview
+                     ) -> I32:
+        h1, h2 = rows.h1[mask], rows.h2[mask]
+        uniq, first, inverse = np.unique(h1, return_index=True, return_inverse=True)
+        if not np.array_equal(h2, h2[first][inverse]):  # a 64-bit collision: resolve by key
+            return self._ids([chunk[o:o + n].tobytes() for o, n in zip(rows.koff[mask].tolist(),
+                                                              rows.klen[mask].tolist(),
+                                                              strict=True)])
+        known = self._hash_ids
+        ids_u = np.empty(uniq.size, dtype=np.int32)
+        koff, klen = rows.koff[mask], rows.klen[mask]
+        h1_u, h2_u = uniq.tolist(), h2[first].tolist()
+        for u in np.argsort(first).tolist():  # first-seen order: ids are deterministic
+            sid = known.get((h1_u[u], h2_u[u]))
+            if sid is None:
+                o = int(koff[first[u]])
+                key = chunk[o:o + int(klen[first[u]])].tobytes()
+                sid = known[(h1_u[u], h2_u[u])] = self._resolve(key)
+            ids_u[u] = sid
+        ids = ids_u[inverse]
+        for i in np.flatnonzero(ids == MALFORMED):
+            lineno = self._line0 + int(rows.line[np.flatnonzero(mask)[i]])
+            self._bad(lineno, "malformed label set")
+        return ids
 
     # slow path --------------------------------------------------------------
     def _slow(self, chunk: bytes) -> None:
@@ -328,14 +418,44 @@ class _Layout:
         return bool(self.starts[0] == 0 and (self.starts[1:] == self.ends[:-1] + 1).all())
 
 
+@dataclass(frozen=True)
+class _NativeRows:
+    """What the C scanner found in one chunk (see ``_scan.c``)."""
+
+    val: F64
+    ts: F64
+    h1: npt.NDArray[np.uint64]
+    h2: npt.NDArray[np.uint64]
+    koff: npt.NDArray[np.int64]
+    klen: npt.NDArray[np.int32]
+    line: npt.NDArray[np.int64]
+    status: npt.NDArray[np.int8]
+    lines: int
+    consumed: int
+
+    @classmethod
+    def scan(cls, chunk: memoryview) -> _NativeRows:
+        """Scan as many lines as fit in buffers sized for ~100-byte lines."""
+        cap = chunk.nbytes // 100 + 1024
+        bufs = (np.empty(cap), np.empty(cap), np.empty(cap, np.uint64),
+                np.empty(cap, np.uint64), np.empty(cap, np.int64), np.empty(cap, np.int32),
+                np.empty(cap, np.int64), np.empty(cap, np.int8))
+        assert _scan is not None
+        rows, lines, consumed = _scan.scan(chunk, *bufs)
+        v, t, h1, h2, koff, klen, line, status = (b[:rows] for b in bufs)
+        return cls(v, t, h1, h2, koff, klen, line, status,  # type: ignore[arg-type]
+                   lines=lines, consumed=consumed)
+
+
 _CAREFUL = _Layout.of(b"#")  # marker: this chunk needs the careful per-line path
 
 
 def parse_text(data: bytes, registry: SeriesRegistry, *, where: str = "<text>",
                problems: Problems | None = None, strict: bool = False,
-               default_ts_s: float | None = None) -> tuple[F64, I32, F64]:
+               default_ts_s: float | None = None, use_native: bool = True
+               ) -> tuple[F64, I32, F64]:
     """Parse a whole text-format document held in memory."""
     parser = TextParser(registry, where, problems if problems is not None else Problems(),
-                        strict, default_ts_s)
+                        strict, default_ts_s, use_native)
     parser.feed(data)
     return parser.finish()

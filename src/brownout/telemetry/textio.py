@@ -54,6 +54,37 @@ def iter_chunks(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[by
             yield rest
 
 
+def iter_buffers(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[memoryview]:
+    """Like :func:`iter_chunks`, without copies: views into one reused buffer.
+
+    Each view is valid only until the next one is requested.
+    """
+    where = str(path)
+    buf = bytearray(chunk_bytes)
+    view = memoryview(buf)
+    filled = 0
+    with open_binary(path) as fh:
+        while True:
+            if filled == len(buf):  # one line longer than the buffer: grow it
+                view.release()
+                buf.extend(bytes(len(buf)))
+                view = memoryview(buf)
+            try:
+                n = fh.readinto(view[filled:])  # type: ignore[attr-defined]
+            except (EOFError, OSError, zlib.error) as exc:
+                raise ParseError(where, 0, f"truncated or corrupt gzip data ({exc})") from exc
+            if not n:
+                break
+            filled += n
+            cut = buf.rfind(b"\n", 0, filled) + 1
+            if cut:
+                yield view[:cut]
+                buf[:filled - cut] = buf[cut:filled]
+                filled -= cut
+        if filled:
+            yield view[:filled]
+
+
 def open_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line) pairs of a text file."""
     lineno = 0

@@ -17,7 +17,7 @@ from brownout.telemetry.frame import Frame
 from brownout.telemetry.parse import TextParser
 from brownout.telemetry.problems import Problems
 from brownout.telemetry.series import SeriesRegistry
-from brownout.telemetry.textio import iter_chunks
+from brownout.telemetry.textio import iter_buffers
 
 
 def recording_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -42,7 +42,7 @@ def read_file(path: str | Path, registry: SeriesRegistry, problems: Problems,
               strict: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Samples of one recorded file: (t_s, series, value) arrays in file order."""
     parser = TextParser(registry, str(path), problems, strict)
-    for chunk in iter_chunks(path):
+    for chunk in iter_buffers(path):
         parser.feed(chunk)
     return parser.finish()
 

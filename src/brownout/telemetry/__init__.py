@@ -1,0 +1,1 @@
+"""Telemetry: the metric catalogue, columnar frames, step records, parsers and sources."""
