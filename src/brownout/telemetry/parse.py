@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from types import ModuleType
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
