@@ -2,7 +2,10 @@
 
 One ``query_range`` per metric family per time chunk (never per series),
 retried with exponential backoff; a server that stays down raises a
-:class:`SourceError` with one clear line. Results are keyed to topology
+:class:`SourceError` with one clear line. With ``raw=True`` each chunk is
+instead one instant query of a range selector (``family[Ns]``) per family,
+which returns the raw samples with their own timestamps: no lookback fill,
+so a series that stops is seen to stop at once. Results are keyed to topology
 components by the same :class:`SeriesRegistry` as every other source.
 """
 
@@ -42,11 +45,12 @@ class PrometheusSource:
                  step_s: float = 15.0, chunk_s: float = 3600.0, retries: int = 4,
                  timeout_s: float = 30.0, families: Sequence[str] = DEFAULT_FAMILIES,
                  sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, raw: bool = False) -> None:
         self.url = url.rstrip("/")
         self.registry = registry
         self.step_s, self.chunk_s, self.retries = step_s, chunk_s, retries
         self.families = tuple(families)
+        self.raw = raw
         self.problems = Problems()
         self.queries = 0
         self._sleep = sleep
@@ -108,13 +112,17 @@ class PrometheusSource:
         vs.append(v[good])
 
     def _query(self, family: str, start_s: float, end_s: float) -> list[dict[str, object]]:
-        params = {"query": family, "start": f"{start_s:.3f}", "end": f"{end_s:.3f}",
-                  "step": f"{self.step_s:g}s"}
+        if self.raw:  # samples in (start - step, end]: the grid point before start is covered
+            window_ms = round((end_s - start_s + self.step_s) * 1000)
+            path, params = "query", {"query": f"{family}[{window_ms}ms]", "time": f"{end_s:.3f}"}
+        else:
+            path, params = "query_range", {"query": family, "start": f"{start_s:.3f}",
+                                           "end": f"{end_s:.3f}", "step": f"{self.step_s:g}s"}
         last = ""
         for attempt in range(self.retries):
             self.queries += 1
             try:
-                resp = self._client.get(f"{self.url}/api/v1/query_range", params=params)
+                resp = self._client.get(f"{self.url}/api/v1/{path}", params=params)
                 if resp.status_code < 500 and resp.status_code != 429:
                     return self._result(resp, family)
                 last = f"HTTP {resp.status_code}"
