@@ -12,7 +12,8 @@ from brownout.errors import TopologyError
 from brownout.topology import load_topology, write_topology
 from brownout.topology.crux import import_crux
 from brownout.topology.generate import generate_topology
-from brownout.topology.hostlist import compress_hostlist, expand_hostlist
+from brownout.topology.hostlist import compress as compress_hostlist
+from brownout.topology.hostlist import expand as expand_hostlist
 from brownout.topology.loader import from_dict, to_dict
 from brownout.topology.slurm_conf import import_slurm_topology
 

@@ -1,91 +1,106 @@
-"""Slurm hostlist expressions: ``n[001-032,040],gpu-a[1-2]`` <-> names."""
+"""Slurm hostlists: ``n[0001-0003,0007],gpu5`` <-> a list of node names.
+
+Follows Slurm's rules: commas separate entries except inside brackets, each
+bracket holds comma-separated numbers or ``lo-hi`` ranges, zero padding of
+the lower bound sets the width, several bracket groups multiply out
+(``r[1-2]n[1-2]``). :func:`compress` groups names by prefix and digit width and
+writes the shortest ranges, as ``scontrol show hostlist`` does.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from brownout.errors import InputError
 
-_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
-MAX_EXPANSION = 1_000_000
+MAX_EXPANDED = 1_000_000
+_TAIL_DIGITS = re.compile(r"^(.*?)(\d+)$")
 
 
-def _split_top(expr: str) -> list[str]:
-    """Split on commas that are not inside brackets."""
-    parts: list[str] = []
+def _split_top(text: str) -> list[str]:
+    out: list[str] = []
     cur: list[str] = []
     depth = 0
-    for ch in expr:
+    for ch in text:
         if ch == "[":
             depth += 1
         elif ch == "]":
             depth -= 1
             if depth < 0:
-                raise InputError(f"hostlist '{expr}': unbalanced ']'")
+                raise InputError(f"hostlist {text!r}: unbalanced ']'")
         if ch == "," and depth == 0:
-            parts.append("".join(cur))
+            out.append("".join(cur))
             cur = []
         else:
             cur.append(ch)
     if depth:
-        raise InputError(f"hostlist '{expr}': unbalanced '['")
-    parts.append("".join(cur))
-    return [p for p in parts if p]
+        raise InputError(f"hostlist {text!r}: unbalanced '['")
+    out.append("".join(cur))
+    return [s.strip() for s in out if s.strip()]
 
 
-def _expand_one(item: str, expr: str) -> list[str]:
-    m = re.search(r"\[([^\[\]]*)\]", item)
-    if not m:
-        return [item]
-    prefix, suffix = item[:m.start()], item[m.end():]
+def _range(spec: str, text: str) -> list[str]:
     out: list[str] = []
-    for rng in m.group(1).split(","):
-        rm = _RANGE_RE.match(rng.strip())
-        if not rm:
-            raise InputError(f"hostlist '{expr}': bad range '{rng}'")
-        lo_s, hi_s = rm.group(1), rm.group(2) or rm.group(1)
-        lo, hi, width = int(lo_s), int(hi_s), len(lo_s)
-        if hi < lo or hi - lo > MAX_EXPANSION:
-            raise InputError(f"hostlist '{expr}': bad range '{rng}'")
-        for i in range(lo, hi + 1):
-            out.extend(_expand_one(f"{prefix}{i:0{width}d}{suffix}", expr))
+    for part in spec.split(","):
+        lo, _, hi = part.strip().partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise InputError(f"hostlist {text!r}: bad range {part!r}")
+        width = len(lo)
+        start, stop = int(lo), int(hi or lo)
+        if stop < start or stop - start > MAX_EXPANDED:
+            raise InputError(f"hostlist {text!r}: bad range {part!r}")
+        out.extend(f"{i:0{width}d}" for i in range(start, stop + 1))
     return out
 
 
-def expand_hostlist(expr: str) -> list[str]:
-    """Expand a Slurm hostlist into names, in order.
+def _expand_one(entry: str, text: str) -> list[str]:
+    m = re.search(r"\[([^\]]*)\]", entry)
+    if m is None:
+        return [entry]
+    head, tail = entry[: m.start()], entry[m.end():]
+    return [f"{head}{n}{rest}" for n in _range(m.group(1), text)
+            for rest in _expand_one(tail, text)]
+
+
+def expand(hostlist: str) -> list[str]:
+    """All node names of a hostlist, in order (duplicates kept, as Slurm does).
 
     Raises:
-        InputError: for unbalanced brackets or bad ranges.
+        InputError: unbalanced brackets or a bad range.
     """
     names: list[str] = []
-    for item in _split_top(expr.strip()):
-        names.extend(_expand_one(item, expr))
-        if len(names) > MAX_EXPANSION:
-            raise InputError(f"hostlist '{expr[:60]}' expands to more than {MAX_EXPANSION} names")
+    for entry in _split_top(hostlist):
+        names.extend(_expand_one(entry, hostlist))
+        if len(names) > MAX_EXPANDED:
+            raise InputError(f"hostlist {hostlist!r}: more than {MAX_EXPANDED} names")
     return names
 
 
-def compress_hostlist(names: list[str]) -> str:
-    """The shortest-ish hostlist for ``names`` (same prefix and width grouped)."""
+def compress(names: Iterable[str]) -> str:
+    """The shortest hostlist naming exactly ``names`` (sorted, duplicates dropped)."""
     groups: dict[tuple[str, int], list[int]] = {}
     plain: list[str] = []
-    for name in names:
-        m = re.match(r"^(.*?)(\d+)$", name)
-        if not m:
+    for name in sorted(set(names)):
+        m = _TAIL_DIGITS.match(name)
+        if m is None:
             plain.append(name)
             continue
         groups.setdefault((m.group(1), len(m.group(2))), []).append(int(m.group(2)))
-    out = list(plain)
+    parts = [*plain]
     for (prefix, width), nums in groups.items():
-        ranges = _ranges(sorted(set(nums)))
-        if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
-            out.append(f"{prefix}{ranges[0][0]:0{width}d}")
+        ranges = _ranges(sorted(nums))
+        if len(nums) == 1:
+            parts.append(f"{prefix}{nums[0]:0{width}d}")
             continue
         body = ",".join(f"{a:0{width}d}" if a == b else f"{a:0{width}d}-{b:0{width}d}"
                         for a, b in ranges)
-        out.append(f"{prefix}[{body}]")
-    return ",".join(out)
+        parts.append(f"{prefix}[{body}]")
+    return ",".join(sorted(parts, key=_sort_key))
+
+
+def _sort_key(part: str) -> tuple[str, str]:
+    return (part.split("[", 1)[0].rstrip("0123456789"), part)
 
 
 def _ranges(nums: list[int]) -> list[tuple[int, int]]:

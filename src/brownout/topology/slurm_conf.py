@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from brownout.errors import InputError, TopologyError
-from brownout.topology.hostlist import expand_hostlist
+from brownout.topology.hostlist import expand as expand_hostlist
 from brownout.topology.loader import from_dict
 from brownout.topology.model import Topology
 

@@ -1,0 +1,12 @@
+"""Executors: carry actions out on Slurm, Kubernetes, or nowhere (dry-run, fakes).
+
+The Kubernetes executor lives in :mod:`brownout.executors.kubernetes` and is
+imported only when asked for, so the core never loads the Kubernetes client.
+"""
+
+from brownout.executors.base import Executor, Observation, PermanentExecutorError
+from brownout.executors.dryrun import DryRunExecutor
+from brownout.executors.fake import FakeExecutor
+
+__all__ = ["DryRunExecutor", "Executor", "FakeExecutor", "Observation",
+           "PermanentExecutorError"]

@@ -1,0 +1,156 @@
+"""The policy: open findings and cluster state in, a list of actions out.
+
+:func:`decide` is a pure function (no I/O, no clock, no randomness): the same
+:class:`PolicyInput` always gives the same actions in the same order. The
+guardrails (:mod:`brownout.policy.guardrails`) then decide which of them may
+run; the controller journals and executes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from brownout.findings import Finding
+from brownout.policy.actions import (
+    DRAIN_NODE,
+    ISOLATING,
+    NOTIFY,
+    ORDER,
+    RESTART_JOB,
+    RETURN_NODE,
+    Action,
+)
+from brownout.policy.config import NEVER_ISOLATE, PolicyConfig
+from brownout.policy.states import IN_REPAIR, OUT_OF_SERVICE
+from brownout.policy.xid import worst_xid_actions
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    """One frozen snapshot of what the policy may look at.
+
+    Attributes:
+        findings: open findings (faults of components).
+        node_states: node -> state, for nodes not ``healthy``.
+        state_since_s: node -> when it entered its current state (unix s).
+        now_s: the time of the decision (unix s), from the injected clock.
+    """
+
+    findings: tuple[Finding, ...]
+    node_states: Mapping[str, str] = field(default_factory=dict)
+    state_since_s: Mapping[str, float] = field(default_factory=dict)
+    now_s: float = 0.0
+
+
+def node_of(component: str, component_type: str) -> str:
+    """The node a component lives on, or ``""`` (switch, cooling domain, rack)."""
+    if "/" in component:
+        return component.split("/", 1)[0]
+    return component if component_type == "node" else ""
+
+
+def decide(inp: PolicyInput, config: PolicyConfig) -> list[Action]:
+    """Actions for every open finding, then returns to service; no duplicates."""
+    out: dict[str, Action] = {}
+    for f in sorted(inp.findings, key=lambda f: (f.detected_at, f.id)):
+        for a in _for_finding(f, inp, config):
+            out.setdefault(a.key, a)
+    for a in _returns(inp, config):
+        out.setdefault(a.key, a)
+    return list(out.values())
+
+
+def _for_finding(f: Finding, inp: PolicyInput, cfg: PolicyConfig) -> list[Action]:
+    if f.kind == "cooling_fault":
+        return _cooling(f, cfg)
+    node = node_of(f.component, f.component_type)
+    kinds = _kinds_for(f, cfg)
+    if not node:
+        kinds = tuple(k for k in kinds if k == NOTIFY)
+    if inp.node_states.get(node) in OUT_OF_SERVICE:
+        kinds = tuple(k for k in kinds if k not in (DRAIN_NODE, RESTART_JOB))
+    return [_action(k, f, node) for k in sorted(kinds, key=ORDER.__getitem__)]
+
+
+def _kinds_for(f: Finding, cfg: PolicyConfig) -> tuple[str, ...]:
+    kinds = cfg.kind_actions.get(f.kind, {}).get(f.severity, (NOTIFY,))
+    xids = _xids(f.evidence)
+    if f.kind == "gpu_failed" and xids:
+        from_xid = worst_xid_actions(xids, cfg.xid_overrides)
+        if from_xid is not None:
+            kinds = from_xid or (NOTIFY,)
+    if f.confidence < cfg.min_confidence or f.kind in NEVER_ISOLATE:
+        kinds = tuple(k for k in kinds if k not in ISOLATING) or (NOTIFY,)
+    return kinds
+
+
+def _xids(evidence: Mapping[str, Any]) -> list[int]:
+    raw = evidence.get("xids", evidence.get("xid"))
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    out = []
+    for x in items:
+        if isinstance(x, int | str) and not isinstance(x, bool) and str(x).strip().isdigit():
+            out.append(int(x))
+    return out
+
+
+def _action(kind: str, f: Finding, node: str) -> Action:
+    target = f.component if kind in (NOTIFY, "reset_gpu") else node
+    why = f"{f.kind} {f.severity} {f.component}: {f.summary}".strip().rstrip(":")
+    return Action(kind=kind, component=target, node=node, finding_id=f.id,
+                  reason=_one_line(why), finding_kind=f.kind)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def hot_nodes(evidence: Mapping[str, Any]) -> dict[str, float]:
+    """Hottest GPU temperature per node (deg C) from a cooling finding's evidence.
+
+    Understands ``node_temp_c`` ({node: degC}), ``gpu_temp_c`` ({gpu id: degC})
+    and ``hottest`` ([{component, temp_c}]); anything else is ignored.
+    """
+    temps: dict[str, float] = {}
+    pairs: list[tuple[str, Any]] = []
+    for key in ("node_temp_c", "gpu_temp_c"):
+        raw = evidence.get(key)
+        if isinstance(raw, Mapping):
+            pairs += [(str(k), v) for k, v in raw.items()]
+    raw_list = evidence.get("hottest")
+    if isinstance(raw_list, list):
+        pairs += [(str(e.get("component", "")), e.get("temp_c")) for e in raw_list
+                  if isinstance(e, Mapping)]
+    for comp, value in pairs:
+        if isinstance(value, int | float) and not isinstance(value, bool) and comp:
+            node = comp.split("/", 1)[0]
+            temps[node] = max(temps.get(node, float("-inf")), float(value))
+    return temps
+
+
+def _cooling(f: Finding, cfg: PolicyConfig) -> list[Action]:
+    """A ticket for the cooling domain; drain nodes past the throttle point, hottest first."""
+    out = [_action(NOTIFY, f, "")]
+    if f.severity == "minor" or f.confidence < cfg.min_confidence:
+        return out
+    hot = sorted(((t, n) for n, t in hot_nodes(f.evidence).items() if t > cfg.throttle_temp_c),
+                 reverse=True)
+    for temp_c, node in hot[: cfg.cooling_max_drains]:
+        why = (f"cooling_fault {f.component}: GPUs at {temp_c:.1f} degC,"
+               f" past the {cfg.throttle_temp_c:.1f} degC throttle point")
+        out.append(Action(DRAIN_NODE, node, node, f.id, why, f.kind))
+    return out
+
+
+def _returns(inp: PolicyInput, cfg: PolicyConfig) -> list[Action]:
+    """Return nodes in repair that no open finding names and that waited long enough."""
+    named = {node_of(f.component, f.component_type) for f in inp.findings}
+    out = []
+    for node, state in sorted(inp.node_states.items()):
+        since_s = inp.state_since_s.get(node, inp.now_s)
+        if state == IN_REPAIR and node not in named and inp.now_s - since_s >= cfg.return_after_s:
+            out.append(Action(RETURN_NODE, node, node, f"repair@{since_s:.0f}",
+                              f"repaired: no open finding for {inp.now_s - since_s:.0f} s"))
+    return out
