@@ -146,7 +146,7 @@ def read_truth(path: str | Path) -> list[TruthFault]:
     """
     where = str(path)
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise ParseError(where, 0, f"cannot be read ({exc})") from exc
     out = []

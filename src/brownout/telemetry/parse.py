@@ -25,7 +25,7 @@ import numpy.typing as npt
 from brownout.errors import ParseError
 from brownout.telemetry.labels import LabelError
 from brownout.telemetry.problems import Problems
-from brownout.telemetry.series import IGNORED, SeriesRegistry
+from brownout.telemetry.series import IGNORED, MAX_KEY_CACHE, SeriesRegistry
 
 _scan: ModuleType | None
 try:  # optional C hot loop (built at install time); the numpy path is the fallback
@@ -168,6 +168,8 @@ class TextParser:
 
     def _ids(self, keys: list[bytes]) -> I32:
         cache = self._cache
+        if len(cache) > MAX_KEY_CACHE:  # a label explosion: stay bounded
+            cache.clear()
         ids = list(map(cache.get, keys))
         if None in ids:
             for key in dict.fromkeys(k for k, i in zip(keys, ids, strict=True) if i is None):
@@ -252,6 +254,8 @@ class TextParser:
                                                               rows.klen[mask].tolist(),
                                                               strict=True)])
         known = self._hash_ids
+        if len(known) > MAX_KEY_CACHE:  # a label explosion: stay bounded
+            known.clear()
         ids_u = np.empty(uniq.size, dtype=np.int32)
         koff, klen = rows.koff[mask], rows.klen[mask]
         h1_u, h2_u = uniq.tolist(), h2[first].tolist()

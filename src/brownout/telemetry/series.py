@@ -18,6 +18,7 @@ from brownout.telemetry.metrics import BY_NAME, Entity
 from brownout.topology.model import Topology
 
 IGNORED = -1  # a series outside the catalogue or outside the topology
+MAX_KEY_CACHE = 200_000  # raw label sets remembered; a label explosion resets it, bounded
 
 
 class SeriesRegistry:
@@ -30,6 +31,7 @@ class SeriesRegistry:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self._by_key: dict[str, int] = {}
+        self.key_cache_resets = 0
         self._by_identity: dict[tuple[int, int, int, int], int] = {}
         self._rows: list[tuple[int, int, int, int, int]] = []
         self.unknown_nodes: Counter[str] = Counter()
@@ -49,6 +51,9 @@ class SeriesRegistry:
         if sid is None:
             name, labels = parse_series_key(key)
             sid = self.id_for(name, labels)
+            if len(self._by_key) >= MAX_KEY_CACHE:
+                self._by_key.clear()
+                self.key_cache_resets += 1
             self._by_key[key] = sid
         return sid
 

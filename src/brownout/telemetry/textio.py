@@ -90,6 +90,8 @@ def open_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     lineno = 0
     for chunk in iter_chunks(path):
         text = chunk.decode("utf-8", errors="replace")
-        for line in text.splitlines():
+        if text.endswith("\n"):
+            text = text[:-1]
+        for line in text.split("\n"):  # only \n ends a line (JSON Lines), not \v or \f
             lineno += 1
-            yield lineno, line
+            yield lineno, line.removesuffix("\r")
