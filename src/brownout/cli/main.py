@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "goodput": ("brownout.cli.goodput", "Build the goodput ledger of a step log."),
     "demo": ("brownout.cli.demo", "The live demo: simulated cluster, controller, dashboard."),
     "ingest": ("brownout.cli.ingest", "Import a recording into the embedded store."),
+    "watch": ("brownout.cli.watch", "The live controller with API and dashboard."),
+    "report": ("brownout.cli.report", "Write a self-contained HTML report."),
     "sweep": ("brownout.cli.sweep", "Run a grid of scenarios x seeds x variants (local or Dask)."),
     "import-topology": ("brownout.cli.import_topology",
                         "Import Slurm, Kubernetes or Crux topology into a topology file."),

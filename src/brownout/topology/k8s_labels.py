@@ -81,9 +81,10 @@ class K8sImport:
 
 
 def _gpu_count(item: Mapping[str, Any], labels: Mapping[str, str]) -> int:
-    status = item.get("status") or {}
+    status: Mapping[str, Any] = item.get("status") or {}
     for block in ("capacity", "allocatable"):
-        value = (status.get(block) or {}).get(GPU_RESOURCE)
+        section: Mapping[str, Any] = status.get(block) or {}
+        value = section.get(GPU_RESOURCE)
         if value is not None:
             return int(str(value))
     return int(labels.get(GPU_COUNT_LABEL, "0"))
@@ -106,13 +107,14 @@ def parse_node_list(data: Any, where: str) -> list[K8sNode]:
     out: list[K8sNode] = []
     for i, item in enumerate(items):
         meta = item.get("metadata") if isinstance(item, Mapping) else None
-        name = meta.get("name") if isinstance(meta, Mapping) else None
-        if not isinstance(name, str) or not name:
+        if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str) \
+                or not meta["name"]:
             raise ParseError(where, 0, f"items[{i}] has no metadata.name")
-        labels = meta.get("labels") or {}
-        if not isinstance(labels, Mapping):
+        name = str(meta["name"])
+        raw = meta.get("labels") or {}
+        if not isinstance(raw, Mapping):
             raise ParseError(where, 0, f"items[{i}] ({name}): metadata.labels must be a mapping")
-        labels = {str(k): str(v) for k, v in labels.items()}
+        labels = {str(k): str(v) for k, v in raw.items()}
         try:
             gpus = _gpu_count(item, labels)
         except ValueError as exc:

@@ -80,7 +80,9 @@ def parse_gres(gres: str) -> tuple[int, str]:
 
 def _split_gres(gres: str) -> list[str]:
     """Split on commas outside parentheses (``gpu:a:2(S:0,1),gpu:b:2``)."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in gres.strip():
         depth += (ch == "(") - (ch == ")")
         if ch == "," and depth == 0:
