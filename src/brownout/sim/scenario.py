@@ -1,0 +1,376 @@
+"""Scenario files: what cluster to simulate, for how long, with which faults.
+
+A scenario is a YAML document (see docs/simulator.md for every field). Built-in
+scenarios live in ``brownout/sim/scenarios/*.yaml``; a user names one of them or
+passes the path of their own file. Ranges are written ``[lo, hi]`` (a value is
+drawn uniformly from them with the run's seed) or as a single number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brownout.errors import InputError
+from brownout.findings import KINDS
+
+Range = tuple[float, float]
+MODES = ("fine", "coarse")
+CONFOUNDERS = (
+    "fleet_shift", "app_xids", "exporter_restarts", "power_cap", "diurnal",
+    "job_restarts", "incast", "idle_nodes",
+)
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "gpu_failed": ("xid79", "xid48", "xid95", "xid119", "xid64"),
+    "gpu_degraded": ("clock_cap", "power_brake", "ecc_storm", "pcie_replays"),
+    "nic_degraded": ("symbol_errors", "link_speed", "flapping"),
+}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One synchronous data-parallel training job.
+
+    Attributes:
+        name: job name in the step log.
+        nodes: whole nodes it occupies (8 ranks each).
+        compute_s: healthy per-step compute time of the fastest rank.
+        allreduce_gb: gigabytes each rank all-reduces per step.
+        checkpoint_every_steps: steps between checkpoints.
+        checkpoint_stall_s: seconds every rank stalls while a checkpoint is written.
+        restart_s: seconds from a crash until the job runs again.
+        spread: healthy static spread of rank speeds (max/min - 1).
+        start_s: seconds after the run's start when the job is submitted.
+        run_s: how long it runs before it completes (None: past the run's end).
+        stages: pipeline stages (ranks split into contiguous groups; 1 = pure DP).
+        stage_extra: extra compute of the last stage by design (0.15 = 15% more).
+    """
+
+    name: str
+    nodes: int
+    compute_s: float = 8.0
+    allreduce_gb: float = 100.0
+    checkpoint_every_steps: int = 150
+    checkpoint_stall_s: float = 25.0
+    restart_s: Range = (180.0, 420.0)
+    spread: Range = (0.05, 0.08)
+    start_s: float = 0.0
+    run_s: float | None = None
+    stages: int = 1
+    stage_extra: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Faults of one kind to inject.
+
+    Attributes:
+        kind: a kind of spec/findings.md.
+        count: how many (ignored when ``components`` is given).
+        components: explicit component identifiers (topology names).
+        variant: sub-kind (e.g. ``ecc_storm``); drawn at random when None.
+        onset_s: window the onset is drawn from, seconds after the start.
+        duration_s: repair after this long; None means never repaired.
+        magnitude: named ranges, by kind (see docs/simulator.md).
+    """
+
+    kind: str
+    count: int = 1
+    components: tuple[str, ...] = ()
+    variant: str | None = None
+    onset_s: Range = (600.0, 1800.0)
+    duration_s: Range | None = None
+    magnitude: Mapping[str, Range] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConfounderSpec:
+    """Something that looks odd but is no fault (never in the truth).
+
+    Attributes:
+        kind: one of :data:`CONFOUNDERS`.
+        count: how many events (where that makes sense).
+        at_s: window event times are drawn from, seconds after the start.
+        params: named ranges, by kind.
+    """
+
+    kind: str
+    count: int = 1
+    at_s: Range = (0.0, 3600.0)
+    params: Mapping[str, Range] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    """One fault of a replayed failure trace (coarse mode).
+
+    Attributes:
+        node: the node it struck.
+        start_s, end_s: seconds after the scenario start; ``end_s`` None if never repaired.
+        kind: a fault kind of spec/findings.md, or None for causes outside the taxonomy.
+        variant: sub-kind ("" if none).
+        cause: the trace's own root-cause text.
+    """
+
+    node: str
+    start_s: float
+    end_s: float | None
+    kind: str | None
+    variant: str
+    cause: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A complete simulation setup (see docs/simulator.md)."""
+
+    name: str
+    description: str = ""
+    mode: str = "fine"
+    seed: int = 0
+    n_nodes: int = 16
+    layout: str = "tor"
+    topology_file: str | None = None
+    gpus_per_node: int = 8
+    nodes_per_rack: int = 4
+    racks_per_cooling: int = 2
+    nodes_per_rail_group: int = 16
+    start_s: float = 1764000000.0
+    duration_s: float = 3600.0
+    scrape_interval_s: float = 30.0
+    tick_s: float = 10.0
+    inlet_c: Range = (22.0, 26.0)
+    jobs: tuple[JobSpec, ...] = ()
+    faults: tuple[FaultSpec, ...] = ()
+    confounders: tuple[ConfounderSpec, ...] = ()
+    failure_table: str | None = None
+    failure_trace: tuple[TraceEntry, ...] = ()
+    failure_rate_mult: float = 1.0
+    source: str = "<scenario>"
+
+
+# ------------------------------------------------------------------ parsing
+class _Doc:
+    """Typed access to one mapping of a scenario document, with clear errors."""
+
+    def __init__(self, raw: Any, where: str, label: str) -> None:
+        if not isinstance(raw, Mapping):
+            raise InputError(f"{where}: {label} must be a mapping")
+        self.raw, self.where, self.label = raw, where, label
+
+    def only(self, *keys: str) -> _Doc:
+        """Refuse keys this mapping does not define (typos must not pass silently)."""
+        unknown = sorted(str(k) for k in self.raw if k not in keys)
+        if unknown:
+            raise InputError(f"{self.where}: {self.label}: unknown field(s) {', '.join(unknown)}"
+                             f" (known: {', '.join(keys)})")
+        return self
+
+    def fail(self, key: str, problem: str) -> InputError:
+        return InputError(f"{self.where}: {self.label}.{key} {problem}")
+
+    def num(self, key: str, default: float, positive: bool = True) -> float:
+        v = self.raw.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.fail(key, f"must be a number, got {v!r}")
+        if positive and v <= 0:
+            raise self.fail(key, f"must be positive, got {v!r}")
+        return float(v)
+
+    def integer(self, key: str, default: int) -> int:
+        v = self.raw.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise self.fail(key, f"must be a non-negative integer, got {v!r}")
+        return v
+
+    def text(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> Any:
+        v = self.raw.get(key, default)
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise self.fail(key, f"must be a string, got {v!r}")
+        if choices and v not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    def span(self, key: str, default: Range | None, scale: float = 1.0) -> Range | None:
+        v = self.raw.get(key)
+        if v is None:
+            return default
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return (float(v) * scale, float(v) * scale)
+        if (isinstance(v, list) and len(v) == 2
+                and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+                and v[0] <= v[1]):
+            return (float(v[0]) * scale, float(v[1]) * scale)
+        raise self.fail(key, f"must be a number or [lo, hi] with lo <= hi, got {v!r}")
+
+    def ranges(self, key: str) -> dict[str, Range]:
+        sub = self.raw.get(key) or {}
+        doc = _Doc(sub, self.where, f"{self.label}.{key}")
+        return {str(k): doc.span(str(k), (0.0, 0.0)) or (0.0, 0.0) for k in sub}
+
+    def seconds(self, key: str, default: Range | None) -> Range | None:
+        """A time range given as ``<key>_s`` or ``<key>_min``."""
+        if f"{key}_min" in self.raw:
+            return self.span(f"{key}_min", default, 60.0)
+        return self.span(f"{key}_s", default)
+
+    def items(self, key: str) -> list[Any]:
+        v = self.raw.get(key) or []
+        if not isinstance(v, list):
+            raise self.fail(key, "must be a list")
+        return v
+
+
+def _job(raw: Any, where: str, i: int) -> JobSpec:
+    d = _Doc(raw, where, f"jobs[{i}]").only(
+        "name", "nodes", "compute_s", "allreduce_gb", "checkpoint_every_steps",
+        "checkpoint_stall_s", "restart_s", "restart_min", "spread", "start_s", "start_min",
+        "run_s", "run_min", "stages", "stage_extra")
+    run = d.seconds("run", None)
+    return JobSpec(
+        name=d.text("name", f"job{i}") or f"job{i}", nodes=max(1, d.integer("nodes", 1)),
+        compute_s=d.num("compute_s", 8.0), allreduce_gb=d.num("allreduce_gb", 100.0),
+        checkpoint_every_steps=max(1, d.integer("checkpoint_every_steps", 150)),
+        checkpoint_stall_s=d.num("checkpoint_stall_s", 25.0, positive=False),
+        restart_s=d.seconds("restart", (180.0, 420.0)) or (180.0, 420.0),
+        spread=d.span("spread", (0.05, 0.08)) or (0.05, 0.08),
+        start_s=(d.seconds("start", (0.0, 0.0)) or (0.0, 0.0))[0],
+        run_s=None if run is None else run[0], stages=max(1, d.integer("stages", 1)),
+        stage_extra=d.num("stage_extra", 0.0, positive=False),
+    )
+
+
+def _fault(raw: Any, where: str, i: int) -> FaultSpec:
+    d = _Doc(raw, where, f"faults[{i}]").only(
+        "kind", "count", "component", "components", "variant", "onset_s", "onset_min",
+        "duration_s", "duration_min", "magnitude")
+    kind = d.text("kind", None, tuple(KINDS))
+    if kind is None:
+        raise d.fail("kind", "is required")
+    variant = d.text("variant", None, VARIANTS.get(kind, ()) or ("",))
+    comps = raw.get("components") or ([raw["component"]] if raw.get("component") else [])
+    if not isinstance(comps, list) or not all(isinstance(c, str) for c in comps):
+        raise d.fail("components", "must be a list of component names")
+    return FaultSpec(
+        kind=kind, count=d.integer("count", 1), components=tuple(comps), variant=variant,
+        onset_s=d.seconds("onset", (600.0, 1800.0)) or (600.0, 1800.0),
+        duration_s=d.seconds("duration", None), magnitude=d.ranges("magnitude"),
+    )
+
+
+def _confounder(raw: Any, where: str, i: int) -> ConfounderSpec:
+    d = _Doc(raw, where, f"confounders[{i}]").only(
+        "kind", "count", "at_s", "at_min", "params")
+    kind = d.text("kind", None, CONFOUNDERS)
+    if kind is None:
+        raise d.fail("kind", "is required")
+    return ConfounderSpec(kind=kind, count=d.integer("count", 1),
+                          at_s=d.seconds("at", (0.0, 3600.0)) or (0.0, 3600.0),
+                          params=d.ranges("params"))
+
+
+def _trace(raw: Any, where: str, i: int) -> TraceEntry:
+    d = _Doc(raw, where, f"failure_trace[{i}]").only(
+        "node", "start_h", "start_s", "end_h", "end_s", "kind", "variant", "cause")
+    start = d.seconds("start", None) if "start_s" in raw else d.span("start_h", None, 3600.0)
+    if start is None:
+        raise d.fail("start_h", "is required")
+    end = d.span("end_h", None, 3600.0) if "end_h" in raw else d.span("end_s", None)
+    node = d.text("node", None)
+    if node is None:
+        raise d.fail("node", "is required")
+    return TraceEntry(node, start[0], None if end is None else end[0],
+                      d.text("kind", None, tuple(KINDS)), d.text("variant", "") or "",
+                      d.text("cause", "") or "")
+
+
+def scenario_from_dict(raw: Any, where: str = "<scenario>") -> Scenario:
+    """Validate a parsed scenario document.
+
+    Raises:
+        InputError: naming the file, the field and what is wrong with it.
+    """
+    d = _Doc(raw, where, "scenario").only(
+        "name", "description", "mode", "seed", "cluster", "start", "duration_s", "duration_min",
+        "duration_days", "scrape_interval_s", "tick_s", "jobs", "faults", "confounders",
+        "failure_table", "failure_trace", "failure_rate_mult")
+    cl = _Doc(raw.get("cluster") or {}, where, "cluster").only(
+        "nodes", "layout", "topology", "gpus_per_node", "nodes_per_rack", "racks_per_cooling",
+        "nodes_per_rail_group", "inlet_c")
+    if "duration_days" in raw:
+        days = d.num("duration_days", 1.0)
+        raw = {**raw, "duration_s": days * 86400.0}
+        d = _Doc(raw, where, "scenario")
+    duration = d.seconds("duration", (3600.0, 3600.0)) or (3600.0, 3600.0)
+    return Scenario(
+        name=d.text("name", Path(where).stem) or "scenario",
+        description=d.text("description", "") or "", mode=d.text("mode", "fine", MODES),
+        seed=d.integer("seed", 0), n_nodes=max(1, cl.integer("nodes", 16)),
+        layout=cl.text("layout", "tor", ("tor", "rail")),
+        topology_file=_beside(cl.text("topology", None), where),
+        gpus_per_node=max(1, cl.integer("gpus_per_node", 8)),
+        nodes_per_rack=max(1, cl.integer("nodes_per_rack", 4)),
+        racks_per_cooling=max(1, cl.integer("racks_per_cooling", 2)),
+        nodes_per_rail_group=max(1, cl.integer("nodes_per_rail_group", 16)),
+        start_s=d.num("start", 1764000000.0), duration_s=duration[1],
+        scrape_interval_s=d.num("scrape_interval_s", 30.0), tick_s=d.num("tick_s", 10.0),
+        inlet_c=cl.span("inlet_c", (22.0, 26.0)) or (22.0, 26.0),
+        jobs=tuple(_job(j, where, i) for i, j in enumerate(d.items("jobs"))),
+        faults=tuple(_fault(f, where, i) for i, f in enumerate(d.items("faults"))),
+        confounders=tuple(_confounder(c, where, i)
+                          for i, c in enumerate(d.items("confounders"))),
+        failure_table=d.text("failure_table", None),
+        failure_rate_mult=d.num("failure_rate_mult", 1.0),
+        failure_trace=tuple(_trace(t, where, i) for i, t in enumerate(d.items("failure_trace"))),
+        source=where,
+    )
+
+
+def _beside(path: str | None, where: str) -> str | None:
+    """A relative topology path is relative to the scenario file that names it."""
+    if path is None or Path(path).is_absolute() or where.startswith("<"):
+        return path
+    return str(Path(where).parent / path)
+
+
+def _builtin_dir() -> Any:
+    return resources.files("brownout.sim").joinpath("scenarios")
+
+
+def list_scenarios() -> list[str]:
+    """Names of the built-in scenarios, sorted."""
+    return sorted(p.name[:-5] for p in _builtin_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name, or a scenario YAML file by path.
+
+    Raises:
+        InputError: unknown name, unreadable file, invalid YAML or fields.
+    """
+    text, where = _scenario_text(str(name_or_path))
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML ({' '.join(str(exc).split())[:200]})") from exc
+    return scenario_from_dict(raw, where)
+
+
+def _scenario_text(name: str) -> tuple[str, str]:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot be read ({exc})") from exc
+    res = _builtin_dir().joinpath(f"{name}.yaml")
+    if not res.is_file():
+        raise InputError(f"unknown scenario '{name}' (built in: {', '.join(list_scenarios())})")
+    return res.read_text(encoding="utf-8"), f"<builtin>/{name}.yaml"
