@@ -1,0 +1,48 @@
+"""``brownout watch``: the live controller against a cluster, with API and dashboard.
+
+Thin wiring: read the config file (docs/service.md), apply the flags that
+override it, build the feed, engine, policy and executor, and serve until
+interrupted.
+"""
+
+from __future__ import annotations
+
+import click
+
+from brownout.service.auth import load_or_create_token
+from brownout.service.config import MODES, WatchConfig, load_watch_config
+from brownout.service.run import RunOptions, serve_forever
+from brownout.service.wiring import plan_controller, token_path
+
+
+@click.command("watch")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Watch config YAML (docs/service.md); defaults when absent.")
+@click.option("--prometheus", default=None, metavar="URL",
+              help="Read telemetry from this Prometheus (overrides the config's source).")
+@click.option("--topology", default=None, type=click.Path(dir_okay=False),
+              help="Topology YAML (spec/topology.md).")
+@click.option("--mode", type=click.Choice(MODES), default=None, help="Override the mode.")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8765).")
+@click.option("--state-dir", default=None, help="Token, journal and findings live here.")
+@click.option("--print-token", is_flag=True, help="Print the API token and exit.")
+def command(*, config_path: str | None, prometheus: str | None, topology: str | None,
+            mode: str | None, host: str | None, port: int | None, state_dir: str | None,
+            print_token: bool) -> int:
+    """Run the live controller; serve the API, /metrics and the dashboard."""
+    base = load_watch_config(config_path) if config_path else WatchConfig()
+    cfg = base.replace(source="prometheus" if prometheus else None, url=prometheus,
+                       topology=topology, mode=mode, host=host, port=port,
+                       state_dir=state_dir)
+    token = load_or_create_token(token_path(cfg))
+    if print_token:
+        click.echo(token)
+        return 0
+    plan = plan_controller(cfg)
+    label = f"{cfg.source} ({cfg.url or cfg.scenario})" if cfg.source != "scrape" else "scrape"
+    total = None
+    if cfg.source == "simulator":
+        from brownout.sim import load_scenario
+        total = load_scenario(cfg.scenario).duration_s
+    return serve_forever(plan, RunOptions(cfg.host, cfg.port, token, total_s=total, label=label))

@@ -1,0 +1,172 @@
+"""Configuration of ``brownout watch`` and ``brownout demo``: one value object, named defaults.
+
+A YAML file holds the same fields, grouped (see docs/service.md)::
+
+    source: {kind: prometheus, url: http://prometheus:9090, interval_s: 15, delay_s: 30}
+    topology: /etc/brownout/topology.yaml
+    controller: {mode: approval, executor: slurm, policy: /etc/brownout/policy.yaml}
+    service: {host: 127.0.0.1, port: 8765, state_dir: /var/lib/brownout}
+
+Unknown keys are refused, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brownout.errors import InputError, ParseError
+
+SOURCE_KINDS = ("simulator", "prometheus", "scrape")
+MODES = ("approval", "dry-run", "automatic")
+EXECUTORS = ("dry-run", "simulator", "slurm", "kubernetes")
+DEFAULT_STATE_DIR = Path("~/.local/state/brownout")
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """Everything ``brownout watch`` needs.
+
+    Attributes:
+        source: ``simulator`` (in process), ``prometheus`` or ``scrape``.
+        scenario: simulator scenario name or file.
+        seed: simulator seed (None: the scenario's).
+        speed: simulated seconds per wall second (simulator only).
+        url: Prometheus base URL (``prometheus``).
+        targets: exporter ``/metrics`` URLs (``scrape``).
+        interval_s: seconds between controller ticks (controller clock).
+        delay_s: run this far behind real time, so late scrapes are in.
+        topology: topology YAML (required unless the source is the simulator).
+        mode: ``approval`` (disruptive actions wait for a person), ``dry-run``
+            (journal only) or ``automatic``.
+        executor: ``dry-run``, ``simulator``, ``slurm`` or ``kubernetes``.
+        policy: policy YAML (docs/policy.md), None for the defaults.
+        engine_tick_s: seconds between detector updates.
+        host, port: where the service listens (loopback by default).
+        state_dir: token, journal and findings live here.
+    """
+
+    source: str = "simulator"
+    scenario: str = "mixed"
+    seed: int | None = None
+    speed: float = 30.0
+    url: str = ""
+    targets: tuple[str, ...] = ()
+    interval_s: float = 15.0
+    delay_s: float = 0.0
+    topology: str = ""
+    mode: str = "approval"
+    executor: str = "dry-run"
+    policy: str = ""
+    engine_tick_s: float = 15.0
+    host: str = "127.0.0.1"
+    port: int = 8765
+    state_dir: str = str(DEFAULT_STATE_DIR)
+
+    def __post_init__(self) -> None:
+        problem = _problem(self)
+        if problem:
+            raise InputError(f"watch config: {problem}")
+
+    def replace(self, **changes: Any) -> WatchConfig:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser()
+
+
+def _problem(c: WatchConfig) -> str:
+    checks = [
+        (c.source in SOURCE_KINDS, f"source must be one of {', '.join(SOURCE_KINDS)}"),
+        (c.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
+        (c.executor in EXECUTORS, f"executor must be one of {', '.join(EXECUTORS)}"),
+        (c.speed > 0, "speed must be > 0"),
+        (c.interval_s > 0, "interval_s must be > 0"),
+        (c.engine_tick_s > 0, "engine_tick_s must be > 0"),
+        (c.delay_s >= 0, "delay_s must be >= 0"),
+        (0 <= c.port <= 65535, "port must be 0..65535"),
+        (c.source != "prometheus" or c.url.startswith(("http://", "https://")),
+         "source prometheus needs url: http(s)://HOST:PORT"),
+        (c.source != "scrape" or bool(c.targets), "source scrape needs targets: [URL, ...]"),
+        (c.source == "simulator" or bool(c.topology),
+         f"source {c.source} needs topology: PATH"),
+        (c.executor != "simulator" or c.source == "simulator",
+         "executor simulator needs source simulator"),
+    ]
+    return next((msg for ok, msg in checks if not ok), "")
+
+
+#: YAML layout: section -> {yaml key: field name}
+SECTIONS: dict[str, dict[str, str]] = {
+    "source": {"kind": "source", "scenario": "scenario", "seed": "seed", "speed": "speed",
+               "url": "url", "targets": "targets", "interval_s": "interval_s",
+               "delay_s": "delay_s"},
+    "controller": {"mode": "mode", "executor": "executor", "policy": "policy",
+                   "engine_tick_s": "engine_tick_s"},
+    "service": {"host": "host", "port": "port", "state_dir": "state_dir"},
+}
+
+
+def load_watch_config(path: str | Path) -> WatchConfig:
+    """Read a watch config file.
+
+    Raises:
+        ParseError: unreadable file, bad YAML, an unknown key or a bad value.
+    """
+    where = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParseError(where, 0, f"cannot be read ({exc})") from exc
+    except yaml.YAMLError as exc:
+        raise ParseError(where, 0, f"not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ParseError(where, 0, "a watch config is a mapping (source:, controller:, ...)")
+    try:
+        return WatchConfig(**_fields(raw, Path(path).parent))
+    except InputError as exc:
+        raise ParseError(where, 0, str(exc)) from exc
+    except (TypeError, ValueError) as exc:
+        raise ParseError(where, 0, f"bad value ({exc})") from exc
+
+
+def _fields(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "topology":
+            out["topology"] = str(base / str(value))
+            continue
+        names = SECTIONS.get(key)
+        if names is None or not isinstance(value, dict):
+            raise InputError(f"unknown section {key!r} (sections: topology, "
+                             f"{', '.join(SECTIONS)})")
+        for k, v in value.items():
+            if k not in names:
+                raise InputError(f"{key}: unknown key {k!r} (keys: {', '.join(names)})")
+            out[names[k]] = _coerce(names[k], v, base)
+    return out
+
+
+def _coerce(name: str, value: Any, base: Path) -> Any:
+    default = {f.name: f.default for f in dataclasses.fields(WatchConfig)}[name]
+    if name == "targets":
+        if not isinstance(value, list):
+            raise InputError("source.targets must be a list of URLs")
+        return tuple(str(v) for v in value)
+    if name in ("policy",) and value:
+        return str(base / str(value))
+    if name == "seed":
+        return None if value is None else int(value)
+    if isinstance(default, bool) or value is None:
+        raise InputError(f"{name}: a value is required")
+    if isinstance(default, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(default, float) and not isinstance(value, bool):
+        return float(value)
+    return str(value)

@@ -1,0 +1,196 @@
+"""An in-memory controller for tests and for trying the dashboard without a cluster.
+
+:class:`FakeController` follows :class:`~brownout.service.view.ControllerFacade`
+exactly. Tests script it: :meth:`inject_fault` opens a finding (and, in
+approval mode, a drain awaiting approval), :meth:`resolve` closes one,
+:meth:`set_temperature` colours the fleet map. Approved actions execute (as a
+dry run) on the next tick, as with the real controller.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+
+import numpy as np
+
+from brownout.findings import KINDS, Finding
+from brownout.service.view import (
+    HEALTH_FAULT,
+    HEALTH_OK,
+    ActionView,
+    BreakerView,
+    ControllerState,
+    FindingView,
+    FleetView,
+    GoodputPoint,
+    HealthView,
+    JobGoodput,
+    SeriesView,
+    TransitionView,
+    nodes_of,
+)
+from brownout.topology.model import Topology
+
+
+class FakeController:
+    """A scripted controller over a topology.
+
+    Args:
+        topology: the cluster shown.
+        start_s: the controller clock at start (unix seconds).
+        approval: True when disruptive actions wait for approval.
+    """
+
+    def __init__(self, topology: Topology, start_s: float = 1_764_000_000.0,
+                 approval: bool = True) -> None:
+        self.topology = topology
+        self.approval = approval
+        self._lock = threading.Lock()
+        self._now_s = start_s
+        self._start_s = start_s
+        self._nodes = {n.name: n for n in nodes_of(topology)}
+        self._findings: list[FindingView] = []
+        self._actions: list[ActionView] = []
+        self._transitions: list[TransitionView] = []
+        self._temps = np.full(topology.n_gpus, 45.0)
+        self._history: list[GoodputPoint] = []
+        self._breaker = BreakerView()
+        self._degraded: tuple[str, ...] = ()
+        self._version = 0
+        self._ticks = 0
+        self._samples = 0
+        self._state = self._build()
+
+    # scripting -------------------------------------------------------------
+    def inject_fault(self, kind: str, component: str, summary: str = "",
+                     evidence: dict[str, object] | None = None) -> FindingView:
+        """Open a finding (and a drain awaiting approval for node faults)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        with self._lock:
+            n = len(self._findings) + 1
+            f = Finding(id=f"f-{n:06d}", kind=kind, component=component,
+                        component_type=KINDS[kind], onset=self._now_s - 60.0,
+                        detected_at=self._now_s, confidence=0.9, severity="major",
+                        summary=summary or f"{kind} on {component}",
+                        evidence=dict(evidence or {"detector": "fake"}))
+            t = tuple(self._now_s - 30.0 * (9 - i) for i in range(10))
+            series = SeriesView("GPU temperature", "degC", t,
+                                tuple(60.0 + 3.0 * i for i in range(10)))
+            view = FindingView(f, last_seen_s=self._now_s, series=series)
+            self._findings.append(view)
+            node = component.split("/", 1)[0]
+            if node in self._nodes:
+                self._move(node, "suspect", "a finding names the node")
+                self._temps[self._gpus_of(node)] = 90.0
+                status = "awaiting_approval" if self.approval else "pending"
+                self._actions.append(ActionView(
+                    key=f"drain_node:{node}:{n:012d}", kind="drain_node", component=component,
+                    node=node, finding_id=f.id, reason=f"{kind} on {component}",
+                    status=status, decided_at_s=self._now_s, updated_at_s=self._now_s,
+                    expires_at_s=self._now_s + 3600.0 if self.approval else None))
+            self._state = self._build()
+            return view
+
+    def resolve(self, finding_id: str) -> None:
+        """Close a finding."""
+        with self._lock:
+            self._findings = [replace(f, resolved_at_s=self._now_s)
+                              if f.finding.id == finding_id else f for f in self._findings]
+            self._state = self._build()
+
+    def set_temperature(self, gpu_id: int, temp_c: float) -> None:
+        with self._lock:
+            self._temps[gpu_id] = temp_c
+            self._state = self._build()
+
+    def set_breaker(self, open_: bool, reason: str = "") -> None:
+        with self._lock:
+            self._breaker = BreakerView(open_, "anomaly_fraction" if open_ else "", 0.2,
+                                        0.5 if open_ else 0.0, reason)
+            self._state = self._build()
+
+    def set_degraded(self, *lines: str) -> None:
+        with self._lock:
+            self._degraded = tuple(lines)
+            self._state = self._build()
+
+    # the facade ------------------------------------------------------------
+    def state(self) -> ControllerState:
+        return self._state
+
+    def tick(self, now_s: float) -> ControllerState:
+        with self._lock:
+            self._now_s = max(self._now_s, now_s)
+            self._ticks += 1
+            self._samples += self.topology.n_gpus
+            for i, a in enumerate(self._actions):
+                if a.status in ("approved", "pending"):
+                    self._actions[i] = replace(a, status="dry_run", updated_at_s=self._now_s,
+                                               attempts=a.attempts + 1)
+                    if a.kind == "drain_node":
+                        self._move(a.node, "quarantined", a.key)
+            self._history.append(GoodputPoint(self._now_s, 0.9, 0.98))
+            self._state = self._build()
+            return self._state
+
+    def approve(self, key: str, now_s: float) -> str:
+        return self._answer(key, "approved", now_s)
+
+    def reject(self, key: str, now_s: float) -> str:
+        return self._answer(key, "rejected", now_s)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # internals ---------------------------------------------------------------
+    def _answer(self, key: str, to: str, now_s: float) -> str:
+        with self._lock:
+            for i, a in enumerate(self._actions):
+                if a.key == key:
+                    if a.status != "awaiting_approval":
+                        return a.status
+                    self._actions[i] = replace(a, status=to, updated_at_s=now_s)
+                    self._state = self._build()
+                    return to
+        raise KeyError(key)
+
+    def _gpus_of(self, node: str) -> slice:
+        i = self.topology.node_index[node]
+        return slice(int(self.topology.gpu_offset[i]), int(self.topology.gpu_offset[i + 1]))
+
+    def _move(self, node: str, to: str, reason: str) -> None:
+        old = self._nodes[node]
+        if old.state == to:
+            return
+        self._transitions.append(TransitionView(node, old.state, to, self._now_s, reason))
+        self._nodes[node] = replace(old, state=to, since_s=self._now_s)
+
+    def _health_codes(self) -> tuple[int, ...]:
+        codes = np.full(self.topology.n_gpus, HEALTH_OK, dtype=np.int64)
+        for f in self._findings:
+            node = f.finding.component.split("/", 1)[0]
+            if f.open and node in self._nodes:
+                codes[self._gpus_of(node)] = HEALTH_FAULT
+        return tuple(int(c) for c in codes)
+
+    def _build(self) -> ControllerState:
+        self._version += 1
+        health = HealthView(now_s=self._now_s, started_s=self._start_s, ticks=self._ticks,
+                            samples_total=self._samples, degraded=self._degraded,
+                            mode="approval" if self.approval else "dry-run",
+                            source="fake", ingest_rate_per_s=float(self.topology.n_gpus))
+        jobs = (JobGoodput("llm", 3600.0, 3240.0, 0.9, 0.98,
+                           {"checkpoint": 120.0, "rework": 0.0, "restart": 72.0,
+                            "straggler": 100.0, "congestion": 50.0, "other": 18.0}),)
+        return ControllerState(
+            version=self._version, cluster=self.topology.name,
+            nodes=tuple(self._nodes.values()), health=health,
+            findings=tuple(self._findings), transitions=tuple(self._transitions),
+            actions=tuple(self._actions), breaker=self._breaker, goodput=jobs,
+            goodput_history=tuple(self._history[-500:]),
+            fleet=FleetView(tuple(float(t) if math.isfinite(t) else math.nan
+                                  for t in self._temps), self._health_codes()),
+            approval_mode=self.approval)

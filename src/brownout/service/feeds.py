@@ -1,0 +1,176 @@
+"""What feeds the live controller: the simulator in process, or a telemetry source.
+
+A :class:`Feed` hands over, on each pull, the telemetry and step records that
+arrived up to a time. :class:`SimulatorFeed` advances the digital twin in
+lockstep with the controller clock (accelerated time in the demo);
+:class:`SourceFeed` wraps any :class:`~brownout.telemetry.sources.base.Source`
+(a Prometheus server, exporters scraped directly). :class:`SimulatorExecutor`
+lets approved actions act on the twin (a drain really drains it).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from brownout.errors import BrownoutError
+from brownout.executors.base import Observation, PermanentExecutorError
+from brownout.policy.actions import DRAIN_NODE, RESTART_JOB, RETURN_NODE, Action
+from brownout.sim.engine import Simulation
+from brownout.telemetry.frame import Frame
+from brownout.telemetry.series import SeriesRegistry
+from brownout.telemetry.sources.base import Source
+from brownout.telemetry.steps import StepRecords
+
+
+class Feed(Protocol):
+    """Data for the controller, pulled tick by tick."""
+
+    name: str
+
+    def pull(self, until_s: float) -> tuple[Frame | None, StepRecords | None]:
+        """New telemetry and step records with timestamps up to ``until_s``."""
+        ...
+
+    def watermark_s(self) -> float:
+        """Every datum stamped up to this time has been pulled (detection may run to here)."""
+        ...
+
+    def degraded(self) -> tuple[str, ...]:
+        """One line per problem the feed has now (empty when healthy)."""
+        ...
+
+    def finished(self) -> bool:
+        """True when no more data will come (a scenario ran out)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SimulatorFeed:
+    """The digital twin, ticked until the controller clock.
+
+    Args:
+        sim: the simulation (fine mode).
+        registry: series registry of the controller.
+    """
+
+    name = "simulator"
+
+    def __init__(self, sim: Simulation, registry: SeriesRegistry) -> None:
+        self.sim = sim
+        self.registry = registry
+        self._scrapes = 0
+        self._steps = 0
+
+    def pull(self, until_s: float) -> tuple[Frame | None, StepRecords | None]:
+        sim = self.sim
+        while not sim.done() and sim.now() + sim.dt_s <= until_s + 1e-9:
+            sim.tick()
+        frame = None
+        if len(sim.recording) > self._scrapes:
+            frame = sim.frame(self.registry, start_scrape=self._scrapes)
+            self._scrapes = len(sim.recording)
+        steps = sim.steps()
+        new = steps.take(slice(self._steps, None)) if len(steps) > self._steps else None
+        self._steps = len(steps)
+        return frame, new
+
+    def watermark_s(self) -> float:
+        # the twin ticks whole steps: records of its next tick may still fall before
+        # ``until_s``, so only data up to its own clock is complete
+        return self.sim.now()
+
+    def degraded(self) -> tuple[str, ...]:
+        return ()
+
+    def finished(self) -> bool:
+        return self.sim.done()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class SourceFeed:
+    """A telemetry source (Prometheus, scraped exporters); no step records.
+
+    Args:
+        source: the source.
+        name: what it is called on the dashboard.
+    """
+
+    def __init__(self, source: Source, name: str) -> None:
+        self.source = source
+        self.name = name
+        self._error = ""
+        self._until_s = float("-inf")
+
+    def pull(self, until_s: float) -> tuple[Frame | None, StepRecords | None]:
+        self._until_s = max(self._until_s, until_s)
+        try:
+            frame = self.source.fetch(until_s)
+        except BrownoutError as exc:  # down or answering badly: say so, keep running
+            self._error = f"{self.name}: {exc}"
+            return None, None
+        self._error = ""
+        return frame, None
+
+    def watermark_s(self) -> float:
+        return self._until_s
+
+    def degraded(self) -> tuple[str, ...]:
+        lines = [self._error] if self._error else []
+        lines.extend(f"{self.name}: {line}" for line in self.source.problems.summary_lines()[:3])
+        return tuple(lines)
+
+    def finished(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+
+
+class SimulatorExecutor:
+    """Carries actions out on the digital twin: drains drain, returns return.
+
+    Actions that have no effect in the twin (GPU reset, reboot, notify) are
+    accepted and recorded.
+    """
+
+    name = "simulator"
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.executed: list[Action] = []
+
+    def _node(self, action: Action) -> int:
+        i = self.sim.topology.node_index.get(action.node, -1)
+        if i < 0 and action.kind in (DRAIN_NODE, RETURN_NODE, RESTART_JOB):
+            raise PermanentExecutorError(f"no node {action.node!r} in the simulated cluster")
+        return i
+
+    def execute(self, action: Action) -> None:
+        i = self._node(action)
+        if action.kind == DRAIN_NODE:
+            self.sim.drain(action.node)
+        elif action.kind == RETURN_NODE:
+            self.sim.undrain(action.node)
+        elif action.kind == RESTART_JOB:
+            for job in self.sim.jobs:
+                if job.status == "running" and i in set(np.asarray(job.nodes).tolist()):
+                    self.sim.restart_job(job.spec.name)
+        self.executed.append(action)
+
+    def observe(self, action: Action) -> Observation:
+        i = self._node(action)
+        if action.kind == DRAIN_NODE:
+            return Observation.APPLIED if self.sim.drained[i] else Observation.NOT_APPLIED
+        if action.kind == RETURN_NODE:
+            return Observation.NOT_APPLIED if self.sim.drained[i] else Observation.APPLIED
+        return Observation.APPLIED if action in self.executed else Observation.NOT_APPLIED
+
+    def idempotent(self, action: Action) -> bool:
+        return action.kind in (DRAIN_NODE, RETURN_NODE)

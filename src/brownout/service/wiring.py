@@ -1,0 +1,146 @@
+"""Build the live controller a :class:`~brownout.service.config.WatchConfig` describes.
+
+Thin by design: pick the feed (simulator, Prometheus, scraped exporters), the
+executor and the journal, and hand them to
+:class:`~brownout.service.live.LiveController`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO, cast
+
+from brownout.clock import Clock, WallClock
+from brownout.detect.engine import EngineConfig
+from brownout.executors.base import Executor
+from brownout.policy.config import PolicyConfig, load_policy_config
+from brownout.policy.journal import Journal
+from brownout.service.config import WatchConfig
+from brownout.service.feeds import Feed, SimulatorExecutor, SimulatorFeed, SourceFeed
+from brownout.service.live import LiveController, LiveSettings
+from brownout.service.runner import ScaledClock
+from brownout.telemetry.series import SeriesRegistry
+from brownout.topology.loader import load_topology
+from brownout.topology.model import Topology
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A controller ready to be built in its worker thread.
+
+    Attributes:
+        factory: builds the controller (call it in the thread that will tick it).
+        clock: the controller clock (scaled in simulated time).
+        interval_s: wall seconds between ticks.
+        topology: the cluster (for the terminal summary).
+    """
+
+    factory: Callable[[], LiveController]
+    clock: Clock
+    interval_s: float
+    topology: Topology
+
+
+def policy_config(cfg: WatchConfig) -> PolicyConfig:
+    """The policy settings, with the approval mode the watch mode implies."""
+    base = load_policy_config(cfg.policy) if cfg.policy else PolicyConfig()
+    return base.replace(approval_mode="disruptive" if cfg.mode == "approval" else "off")
+
+
+class _Discard(io.TextIOBase):
+    """A text sink that keeps nothing (the journal already has every action)."""
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+
+def _sink() -> TextIO:
+    """Where the dry-run executor's lines go: nowhere."""
+    return cast(TextIO, _Discard())
+
+
+def _executor(cfg: WatchConfig, topology: Topology, sim: object | None) -> Executor:
+    if cfg.mode == "dry-run" or cfg.executor == "dry-run":
+        from brownout.executors.dryrun import DryRunExecutor
+        return DryRunExecutor(out=_sink())
+    if cfg.executor == "simulator":
+        from brownout.sim.engine import Simulation
+        assert isinstance(sim, Simulation)
+        return SimulatorExecutor(sim)
+    from brownout.cli.act import build_executor
+    return build_executor(cfg.executor, topology, _sink())
+
+
+def _journal(cfg: WatchConfig, executor: Executor, persistent: bool) -> Journal:
+    if not persistent:
+        return Journal(":memory:", executor.name)
+    cfg.state_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Journal(cfg.state_path / f"journal-{executor.name}.db", executor.name)
+
+
+def plan_controller(cfg: WatchConfig, *, persistent: bool = True,
+                    wall: Clock | None = None) -> Plan:
+    """The controller ``cfg`` describes, not built yet.
+
+    Args:
+        cfg: the watch configuration.
+        persistent: keep the journal and findings under ``cfg.state_dir``
+            (the demo starts fresh each time and keeps nothing).
+        wall: the real clock (tests inject one).
+    """
+    wall = wall or WallClock()
+    engine = EngineConfig(tick_s=cfg.engine_tick_s)
+    settings = LiveSettings(state_dir=cfg.state_path if persistent else None,
+                            delay_s=cfg.delay_s)
+    policy = policy_config(cfg)
+    if cfg.source == "simulator":
+        return _simulator_plan(cfg, engine=engine, settings=settings, policy=policy,
+                               persistent=persistent, wall=wall)
+    topology = load_topology(cfg.topology)
+
+    def build() -> LiveController:
+        feed = _source_feed(cfg, topology, wall)
+        executor = _executor(cfg, topology, None)
+        return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
+                              policy, engine=engine, settings=settings, start_s=wall.now())
+
+    return Plan(build, wall, cfg.interval_s, topology)
+
+
+def _simulator_plan(cfg: WatchConfig, *, engine: EngineConfig, settings: LiveSettings,
+                    policy: PolicyConfig, persistent: bool, wall: Clock) -> Plan:
+    from brownout.sim import Simulation, build_topology, load_scenario
+
+    scenario = load_scenario(cfg.scenario)
+    topology = build_topology(scenario)
+    # accelerated time: leave a person at least ten wall minutes to answer an approval
+    policy = policy.replace(approval_ttl_s=max(policy.approval_ttl_s, 600.0 * cfg.speed))
+    clock = ScaledClock(wall, scenario.start_s, wall.now(), cfg.speed)
+
+    def build() -> LiveController:
+        sim = Simulation(scenario, cfg.seed, topology)
+        feed: Feed = SimulatorFeed(sim, SeriesRegistry(topology))
+        executor = _executor(cfg, topology, sim)
+        return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
+                              policy, engine=engine, settings=settings, start_s=sim.now())
+
+    return Plan(build, clock, cfg.interval_s / cfg.speed, topology)
+
+
+def _source_feed(cfg: WatchConfig, topology: Topology, wall: Clock) -> Feed:
+    registry = SeriesRegistry(topology)
+    if cfg.source == "prometheus":
+        from brownout.telemetry.sources.prometheus import PrometheusSource
+        start = wall.now() - cfg.delay_s - cfg.interval_s
+        return SourceFeed(PrometheusSource(cfg.url, registry, start, step_s=cfg.interval_s,
+                                           retries=2), "prometheus")
+    from brownout.telemetry.sources.scrape import ScrapeSource
+    return SourceFeed(ScrapeSource(list(cfg.targets), registry, wall), "scrape")
+
+
+def token_path(cfg: WatchConfig) -> Path:
+    """Where the API token lives."""
+    return cfg.state_path / "api-token"
