@@ -355,7 +355,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     Raises:
         InputError: unknown name, unreadable file, invalid YAML or fields.
     """
-    text, where = _scenario_text(str(name_or_path))
+    text, where = scenario_text(str(name_or_path))
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -363,9 +363,15 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     return scenario_from_dict(raw, where)
 
 
-def _scenario_text(name: str) -> tuple[str, str]:
+def scenario_text(name: str) -> tuple[str, str]:
+    """The YAML text of a scenario file or built-in name, and where it came from.
+
+    A path to a file, or any name ending in .yaml/.yml, is read as a file; any
+    other name is a built-in scenario (a directory that happens to share its
+    name does not shadow it).
+    """
     path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():
         try:
             return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:

@@ -11,9 +11,9 @@ from brownout.sweep.grid import RunSpec
 
 
 def _scenario(spec: RunSpec) -> Any:
-    from brownout.sim.scenario import _scenario_text, scenario_from_dict
+    from brownout.sim.scenario import scenario_from_dict, scenario_text
 
-    text, where = _scenario_text(spec.scenario)
+    text, where = scenario_text(spec.scenario)
     doc = yaml.safe_load(text)
     for key, value in spec.variant.scenario.items():
         if isinstance(value, dict) and isinstance(doc.get(key), dict):
