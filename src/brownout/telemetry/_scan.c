@@ -49,9 +49,10 @@ static const char *key_end(const char *p, const char *end) {
 static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
                                1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
 
-/* Plain decimals ([-]digits[.digits], at most 18 significant digits) exactly as
- * strtod would round them: integer mantissa / power of ten, both exact doubles
- * when the mantissa is below 2^53. Anything else returns -1 for strtod. */
+/* Plain decimals ([-]digits[.digits]) exactly as strtod would round them:
+ * when the integer mantissa is at most 2^53 and the power of ten at most 1e18,
+ * both are exact doubles and one IEEE division rounds correctly (Clinger's
+ * fast path). Anything else returns -1 and strtod decides. */
 static int parse_simple(const char *p, const char *q, double *out) {
     int neg = 0, digits = 0, frac = -1;
     uint64_t m = 0;
@@ -59,7 +60,7 @@ static int parse_simple(const char *p, const char *q, double *out) {
     if (p == q) return -1;
     for (; p < q; p++) {
         if (*p >= '0' && *p <= '9') {
-            if (++digits > 15) return -1;
+            if (++digits > 18) return -1;
             m = m * 10 + (uint64_t)(*p - '0');
             if (frac >= 0) frac++;
         } else if (*p == '.' && frac < 0) {
@@ -68,7 +69,7 @@ static int parse_simple(const char *p, const char *q, double *out) {
             return -1;
         }
     }
-    if (digits == 0) return -1;
+    if (digits == 0 || m > (1ULL << 53) || frac > 18) return -1;
     double v = (double)m;
     if (frac > 0) v /= POW10[frac];
     *out = neg ? -v : v;
