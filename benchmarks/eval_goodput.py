@@ -22,9 +22,16 @@ import time
 
 import numpy as np
 
-from brownout.loop.coarse_eval import CAUSES, POLICIES, run_policy
+from brownout.loop.coarse_eval import CAUSES, POLICIES, REMEDIES, run_policy
 from brownout.loop.costs import find_eval_scenario
-from brownout.loop.detection_quality import BINS, MEASURED, measure_kind
+from brownout.loop.detection_quality import (
+    BINS,
+    FACTOR_BINS,
+    FOUND,
+    MEASURED,
+    measure_finding,
+    measure_kind,
+)
 from brownout.loop.placement_eval import throttle_minutes
 from brownout.loop.tuner_sweep import sweep
 
@@ -53,10 +60,30 @@ def _table(name: str, seeds: list[int], fail_slow: bool = True) -> None:
     lead = np.mean([w.ettr - b.ettr for w, b in zip(d, runs["baseline"], strict=True)])
     print(f"gap closed per seed: {', '.join(f'{100 * g:.1f}%' for g in gaps)}; "
           f"brownout - baseline: {100 * lead:.1f} points; "
-          f"brownout isolations {np.mean([r.isolations for r in d]):.0f}, cold restarts "
+          f"brownout isolations {np.mean([r.isolations for r in d]):.0f}, reroutes "
+          f"{np.mean([r.reroutes for r in d]):.1f} (oracle "
+          f"{np.mean([r.reroutes for r in runs['oracle']]):.1f}), cold restarts "
           f"{np.mean([r.cold_restarts for r in d]):.1f}, mean interval "
           f"{np.mean([r.mean_interval_s for r in d]):.0f} s, detection-delay loss "
           f"{np.mean([r.detection_delay_s for r in d]) / 3600:.1f} h")
+
+
+def _ablation(name: str, seeds: list[int]) -> None:
+    """ETTR of brownout and the oracle with each remedy of REMEDIES turned off alone."""
+    es = find_eval_scenario(name)
+    assert es is not None
+    print(f"\n## {name}: remedies (mean ETTR over seeds {seeds})")
+    print("| remedies | brownout | oracle | brownout restarts | brownout congestion h |")
+    print("| --- | --- | --- | --- | --- |")
+    variants = [("all", REMEDIES), ("none", frozenset[str]())]
+    variants += [(f"all but {r}", REMEDIES - {r}) for r in sorted(REMEDIES)]
+    for label, rem in variants:
+        b = [run_policy(es, "brownout", s, remedies=rem) for s in seeds]
+        o = [run_policy(es, "oracle", s, remedies=rem) for s in seeds]
+        print(f"| {label} | {np.mean([r.ettr for r in b]):.4f} | "
+              f"{np.mean([r.ettr for r in o]):.4f} | "
+              f"{np.mean([r.interruptions for r in b]):.0f} | "
+              f"{np.mean([r.lost_s['congestion'] for r in b]) / 3600:.1f} |")
 
 
 def _sweep(seeds: list[int]) -> None:
@@ -110,10 +137,19 @@ def main() -> None:
                 q = measure_kind(kind, range(7001, 7013), b).to_json()
                 print(f"    - slowdown: {list(b)}\n      runs: {q['runs']}\n"
                       f"      false_drains: {q['false_drains']}\n      delays_s: {q['delays_s']}")
+        for kind in FOUND:
+            print(f"  {kind}:")
+            for b, fb in zip(BINS, FACTOR_BINS, strict=True):
+                q = measure_finding(kind, range(7001, 7013), fb).to_json()
+                print(f"    - slowdown: {list(b)}  # leaf bandwidth factor {list(fb)}\n"
+                      f"      runs: {q['runs']}\n      false_drains: {q['false_drains']}\n"
+                      f"      delays_s: {q['delays_s']}")
         return
     _table("llama3-54d", seeds)
     _table("llama3-54d", seeds, fail_slow=False)
     _table("fail-slow-heavy", seeds)
+    _ablation("llama3-54d", seeds)
+    _ablation("fail-slow-heavy", seeds)
     _sweep(seeds[:4] if len(seeds) >= 4 else seeds)
     _placement(list(range(101, 117)))
     if args.fine:

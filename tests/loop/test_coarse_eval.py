@@ -78,5 +78,54 @@ def test_detection_measurements_cover_the_pinned_slowdowns() -> None:
             q = det.quality(kind, x)
             assert q is not None and q.slowdown[0] <= x <= q.slowdown[1]
             assert 0 < q.recall <= 1 and all(d > 0 for d in q.delays_s)
-    assert det.quality("switch_congestion", 1.5) is None  # never isolated
+    for x in (1.1, 1.5, 2.0):  # found (never drained: the delay is to the finding)
+        q = det.quality("switch_congestion", x)
+        assert q is not None and q.recall == 1.0 and q.false_drains == 0
+        assert all(30 < d < 300 for d in q.delays_s)
     assert det.quality("host_straggler", 1.15).recall < det.quality("host_straggler", 1.6).recall  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------- reroute off congested leaves
+def _walk(es: EvalScenario, eps: tuple, seed: int) -> list[tuple[float, str, int]]:  # type: ignore[type-arg]
+    from brownout.loop.coarse_eval import _Run, plan_for
+
+    ph = draw_physics(es, seed)
+    run = _Run(es, ph, plan_for("brownout", es, ph), eps, start_s=es.sim.start_s)
+    run.run()
+    return run.decisions
+
+
+@pytest.mark.parametrize("seed", [81, 82])
+def test_brownout_reroutes_without_knowing_when_congestion_ends(seed: int) -> None:
+    """Causality: moving an episode's end (after the decision) changes no earlier decision."""
+    from brownout.loop.coarse_eval import with_detection
+    from brownout.loop.detection_quality import load_detection
+
+    es = _scenario("llama3-54d", 10)
+    eps = with_detection(draw_physics(es, seed), "brownout", load_detection(), seed)
+    base = _walk(es, eps, seed)
+    rerouted = [(t, i) for t, what, i in base if what == "reroute"]
+    assert rerouted
+    t0, j = rerouted[0]
+    for end_s in (eps[j].end_s + 7200.0, (t0 + eps[j].end_s) / 2):
+        moved = (*eps[:j], replace(eps[j], end_s=end_s), *eps[j + 1:])
+        again = _walk(es, moved, seed)
+        cut = min(end_s, eps[j].end_s)
+        assert [d for d in again if d[0] < cut] == [d for d in base if d[0] < cut]
+
+
+@pytest.mark.parametrize("seed", [91, 92])
+def test_reroute_removes_congestion_within_the_spare_pool(seed: int) -> None:
+    es = _scenario("llama3-54d", 12)
+    on = {p: run_policy(es, p, seed) for p in ("brownout", "oracle")}
+    off = {p: run_policy(es, p, seed, remedies=frozenset()) for p in ("brownout", "oracle")}
+    for p, r in on.items():
+        assert r.reroutes > 0 and off[p].reroutes == 0
+        assert r.lost_s["congestion"] < 0.3 * off[p].lost_s["congestion"]
+        assert r.ettr > off[p].ettr
+    assert on["oracle"].ettr >= on["brownout"].ettr - 0.005
+    # fewer spares than nodes under one leaf: nobody can move the job off a leaf
+    small = replace(es, costs=replace(es.costs, warm_spares=8))
+    for p in ("brownout", "oracle"):
+        r = run_policy(small, p, seed)
+        assert r.reroutes == 0 and r.lost_s["congestion"] > 0

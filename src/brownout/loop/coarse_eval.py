@@ -5,7 +5,8 @@ Physics (identical for every policy, drawn from the seed alone):
 - fail-stop interruptions from the simulator's coarse failure table
   (:func:`brownout.sim.coarse.draw_arrivals`), each on a random node;
 - fail-slow episodes at ``rate_vs_fail_stop`` times that rate, each on a
-  random node (a leaf switch for ``switch_congestion``), lasting a
+  random node (for ``switch_congestion``: the leaf above it, which carries
+  ``leaf_nodes`` of the job's nodes), lasting a
   log-uniform 10 min..10 h, slowing the synchronous job by a factor drawn
   from ``slowdown`` (the job runs at the pace of its slowest episode);
 - repair times of failed or isolated nodes from the simulator's
@@ -15,30 +16,37 @@ Policies (issue 6):
 
 - ``baseline``: restart only after a crash, always cold; synchronous
   checkpoints every ``baseline_checkpoint_interval_s``; fail-slows untreated.
-- ``brownout``: fail-slows isolated when detection finds them, after a
-  delay drawn from the fine-mode measurements with the measured recall
-  (:mod:`brownout.loop.detection_quality`); an isolation saves a
-  checkpoint first when that is cheaper than the rework, then restarts
-  without the node onto a warm spare (cold when the spare pool is empty);
-  crashes restart warm the same way; asynchronous snapshots every
-  Young/Daly interval from :class:`~brownout.recovery.rates.FailureRateModel`
-  learned online (StepFun prior, the job's own failures).
-- ``oracle``: the truth, at once: every fail-slow isolated at onset when its
-  remaining cost exceeds the restart's; restarts always warm; asynchronous
-  snapshots at the Young/Daly interval of the true interruption rate.
+- ``brownout``: fail-slows found after a delay drawn from the fine-mode
+  measurements with the measured recall (:mod:`brownout.loop.detection_quality`);
+  the node is drained at once and the job restarts without it when that
+  pays (:func:`~brownout.policy.rules.act_now_pays`: expected slowdown loss
+  until the episode ends or the next crash, from the published duration
+  prior and the episode's age, against the restart's cost), else at the
+  next restart; a chosen restart saves first (an asynchronous snapshot,
+  persisted while the job restarts) when that is cheaper than the rework;
+  warm onto spares while the pool lasts, else cold. ``switch_congestion``
+  found and lasting ``reroute_after_s`` is *rerouted* by the same cost rule:
+  the job's ranks under the leaf move onto ``leaf_nodes`` warm spares under
+  other leaves at a restart (a warm restart), and the job stays off the leaf
+  until its finding resolves; nothing is quarantined, and without enough
+  spares the job stays. Asynchronous snapshots every Young/Daly interval
+  from :class:`~brownout.recovery.rates.FailureRateModel` learned online.
+- ``oracle``: the truth, at once: every episode acted on at onset when its
+  true remaining cost (until it ends or the next crash) exceeds the
+  restart's, else at the next restart; crash restarts always warm (reroutes
+  draw on the same spare pool as brownout's); asynchronous snapshots at the
+  Young/Daly interval of the true interruption rate.
 
-``switch_congestion`` episodes are never isolated (the policy never
-quarantines for congestion, and moving a cluster-wide job does not avoid a
-leaf), by any policy. Time is accounted with the causes of spec/cli.md:
-``checkpoint`` (stalls), ``rework``, ``restart``, ``straggler`` (GPU and host
-slowdowns), ``congestion``; ``other`` is zero in this model.
+Time is accounted with the causes of spec/cli.md: ``checkpoint`` (stalls),
+``rework``, ``restart``, ``straggler`` (GPU and host slowdowns),
+``congestion``; ``other`` is zero in this model.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,16 +54,22 @@ import numpy as np
 from brownout.clock import ManualClock
 from brownout.loop.costs import EvalScenario
 from brownout.loop.detection_quality import Detection, load_detection
+from brownout.policy.config import PolicyConfig
+from brownout.policy.rules import act_now_pays, expected_remaining_s
 from brownout.recovery.priors import PRIORS
 from brownout.recovery.rates import FailureRateModel
 from brownout.recovery.tuner import daly_interval_s, young_daly_interval_s
 from brownout.sim.coarse import draw_arrivals
 from brownout.sim.failure_tables import REPAIR_LOG_SIGMA, REPAIR_MEDIAN_H, TABLES
+from brownout.sim.scenario import Scenario
 
 POLICIES = ("baseline", "brownout", "oracle")
 CAUSES = ("checkpoint", "rework", "restart", "straggler", "congestion", "other")
 DAY_S = 86400.0
 TAU_UPDATE_S = DAY_S / 4  # the tuner's advice is re-read every six hours
+REVIEW_S = 300.0  # an open finding the policy waited on is reconsidered this often
+#: a congestion finding must have lasted this long before a reroute (the policy's default)
+REROUTE_AFTER_S = PolicyConfig().reroute_after_s
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class Physics:
     episodes: tuple[Episode, ...]
     repair_s: np.ndarray[Any, Any]  # per fail-stop, then per episode
     true_mtbi_s: float
+    leaf_nodes: int = 16  # job nodes whose traffic crosses one leaf switch
 
 
 def draw_physics(es: EvalScenario, seed: int) -> Physics:
@@ -108,7 +123,13 @@ def draw_physics(es: EvalScenario, seed: int) -> Physics:
     eps = tuple(Episode(float(s), float(s + d), float(x), kinds[int(k)], int(n), None)
                 for s, d, x, k, n in zip(starts, dur, slow, kind_i, ep_node, strict=True))
     return Physics(sim.duration_s, nodes, gpus, times, rng.integers(nodes, size=len(times)),
-                   eps, repair, 1.0 / rate_s)
+                   eps, repair, 1.0 / rate_s, leaf_nodes(sim))
+
+
+def leaf_nodes(sim: Scenario) -> int:
+    """Nodes with a NIC under one leaf: a rail group on a rail-optimised fabric
+    (every node of the group has one NIC on each rail leaf), a rack on ``tor``."""
+    return sim.nodes_per_rail_group if sim.layout == "rail" else sim.nodes_per_rack
 
 
 def with_detection(ph: Physics, policy: str, det: Detection, seed: int) -> tuple[Episode, ...]:
@@ -117,7 +138,7 @@ def with_detection(ph: Physics, policy: str, det: Detection, seed: int) -> tuple
     out = []
     for ep in ph.episodes:
         at: float | None = None
-        if policy == "oracle" and ep.kind != "switch_congestion":
+        if policy == "oracle":
             at = ep.start_s
         elif policy == "brownout" and (q := det.quality(ep.kind, ep.slowdown)) is not None:
             hit = rng.random() < q.recall
@@ -145,6 +166,7 @@ class RunResult:
     mean_interval_s: float
     ettr_series: list[tuple[float, float]] = field(default_factory=list)
     detection_delay_s: float = 0.0
+    reroutes: int = 0
 
     @property
     def ettr(self) -> float:
@@ -164,6 +186,7 @@ class RunResult:
                 "productive_s": self.productive_s, "interruptions": self.interruptions,
                 "fail_stops": self.fail_stops, "isolations": self.isolations,
                 "cold_restarts": self.cold_restarts, "checkpoints": self.checkpoints,
+                "reroutes": self.reroutes,
                 "mean_checkpoint_interval_s": self.mean_interval_s,
                 "lost_s": {c: self.lost_s[c] for c in CAUSES},
                 "detail": {"detection_delay_s": self.detection_delay_s}}
@@ -171,25 +194,46 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Plan:
-    """How a policy checkpoints and restarts."""
+    """How a policy checkpoints, restarts and times its isolations.
+
+    Attributes:
+        knowledge: ``none`` (baseline), ``causal`` (brownout: what detection
+            knows when it knows it) or ``truth`` (oracle: episode ends, next crash).
+        reroute: move the job's ranks off a leaf with ``switch_congestion``
+            (onto warm spares under other leaves) when that pays.
+        snapshot_save: before a restart it chooses, save with an asynchronous
+            snapshot and keep training until it is durable (else: the sync stall).
+        cost_aware: restart for an isolation only when that beats waiting for the
+            next restart that happens anyway (else: at once).
+    """
 
     stall_s: float
     persist_s: float
     warm: str  # "never" | "pool" | "always"
     interval_s: float | None  # fixed interval; None: the online tuner
-    smart_isolation: bool  # isolate only when it pays (needs the episode's end: oracle)
+    knowledge: str = "none"
+    reroute: bool = False
+    snapshot_save: bool = False
+    cost_aware: bool = False
 
 
-def plan_for(policy: str, es: EvalScenario, ph: Physics) -> Plan:
-    """The checkpoint and restart plan of ``policy``."""
+#: remedies a brownout/oracle run uses (``run_policy(remedies=...)`` drops some, for ablation)
+REMEDIES = frozenset({"reroute", "snapshot_save", "cost_aware"})
+
+
+def plan_for(policy: str, es: EvalScenario, ph: Physics,
+             remedies: frozenset[str] = REMEDIES) -> Plan:
+    """The checkpoint, restart and isolation plan of ``policy``."""
     c = es.costs
+    on = {k: k in remedies for k in ("reroute", "snapshot_save", "cost_aware")}
     if policy == "baseline":
-        return Plan(c.sync_checkpoint_s, 0.0, "never", c.baseline_checkpoint_interval_s, False)
+        return Plan(c.sync_checkpoint_s, 0.0, "never", c.baseline_checkpoint_interval_s)
     if policy == "brownout":
-        return Plan(c.async_snapshot_s, c.async_persist_s, "pool", None, False)
+        return Plan(c.async_snapshot_s, c.async_persist_s, "pool", None, "causal", **on)
     if policy == "oracle":
         tau = daly_interval_s(c.async_snapshot_s, ph.true_mtbi_s)
-        return Plan(c.async_snapshot_s, c.async_persist_s, "always", tau, True)
+        return Plan(c.async_snapshot_s, c.async_persist_s, "always", tau, "truth",
+                    on["reroute"], on["snapshot_save"], True)
     raise ValueError(f"policy must be one of {POLICIES}")
 
 
@@ -205,10 +249,14 @@ class _Run:
         self.pending: tuple[float, float] | None = None  # (progress, durable at)
         self.mode, self.mode_end, self.after = "run", math.inf, ""
         self.stall_progress = 0.0
+        self.restart_when_durable = False
         self.active: set[int] = set()
-        self.isolated: set[int] = set()
+        self.isolated: set[int] = set()  # no longer slows the job
+        self.known: set[int] = set()  # found by the policy, still open
+        self.drained: set[int] = set()  # to be left out at the next restart
+        self.avoided: dict[int, float] = {}  # leaf -> until when the job avoids it
         self.lost = dict.fromkeys(CAUSES, 0.0)
-        self.counts = {"fail": 0, "iso": 0, "cold": 0, "ckpt": 0}
+        self.counts = {"fail": 0, "iso": 0, "cold": 0, "ckpt": 0, "chosen": 0, "reroute": 0}
         self.spares = es.costs.warm_spares
         self.detect_delay = 0.0
         self.start_s = start_s
@@ -221,6 +269,7 @@ class _Run:
         self.mark = self.tau
         self.series: list[tuple[float, float]] = []
         self.events: list[tuple[float, int, str, int]] = []
+        self.decisions: list[tuple[float, str, int]] = []  # (t, isolate|reroute, episode)
 
     # ------------------------------------------------------------- setup
     def schedule(self) -> None:
@@ -243,8 +292,8 @@ class _Run:
         heapq.heapify(ev)
 
     # ------------------------------------------------------------- the tuner
-    def _tuned(self) -> float:
-        """Young/Daly interval from the online rate model (``M`` of the job's nodes)."""
+    def _rate_per_s(self) -> float:
+        """The online model's interruption rate of the job's nodes."""
         r = self.rates
         failed = list(self.failed_nodes)
         total = sum(r.node_rate_per_s(n) for n in failed)
@@ -252,11 +301,23 @@ class _Run:
                        None)
         if healthy is not None:  # every never-failed node has the same posterior
             total += (self.ph.nodes - len(failed)) * r.node_rate_per_s(healthy)
-        return young_daly_interval_s(self.plan.stall_s, 1.0 / total)
+        return total
+
+    def _tuned(self) -> float:
+        """Young/Daly interval from the online rate model (``M`` of the job's nodes)."""
+        return young_daly_interval_s(self.plan.stall_s, 1.0 / self._rate_per_s())
 
     # ------------------------------------------------------------- dynamics
+    def _live(self) -> list[Episode]:
+        return [self.eps[i] for i in self.active if i not in self.isolated
+                and not (self.eps[i].kind == "switch_congestion"
+                         and self.avoided.get(self._leaf(self.eps[i]), -1.0) > self.t)]
+
+    def _leaf(self, ep: Episode) -> int:
+        return ep.node // self.ph.leaf_nodes
+
     def speed(self) -> tuple[float, str]:
-        live = [self.eps[i] for i in self.active if i not in self.isolated]
+        live = self._live()
         if not live:
             return 1.0, ""
         worst = max(live, key=lambda e: e.slowdown)
@@ -281,10 +342,9 @@ class _Run:
         self.clock.set(self.start_s + t1)
 
     def _undetected_share(self) -> float:
-        """1 when the slowest live episode will be isolated later (the loss is
+        """1 when the slowest live episode will be found later (the loss is
         detection delay), else 0."""
-        live = [self.eps[i] for i in self.active if i not in self.isolated]
-        worst = max(live, key=lambda e: e.slowdown)
+        worst = max(self._live(), key=lambda e: e.slowdown)
         return 1.0 if worst.detect_s is not None and worst.detect_s > self.t else 0.0
 
     def next_internal(self) -> float:
@@ -308,37 +368,57 @@ class _Run:
                 self._start_checkpoint()
 
     def _start_checkpoint(self, then_restart: bool = False) -> None:
-        sync = then_restart or self.plan.persist_s == 0
+        sync = (then_restart and not self.plan.snapshot_save) or self.plan.persist_s == 0
         stall = self.es.costs.sync_checkpoint_s if sync else self.plan.stall_s
         self.mode, self.mode_end = "stall", self.t + stall
-        self.after = "restart" if then_restart else ("sync" if sync else "async")
+        self.after = "sync" if sync else "async"
+        self.restart_when_durable = self.restart_when_durable or then_restart
         self.stall_progress = self.progress
         self.counts["ckpt"] += 1
         self.taus.append(self.tau)
         self.mark = self.progress + self.tau
 
     def _end_stall(self) -> None:
-        if self.after == "async":
-            self.pending = (self.stall_progress, self.t + self.plan.persist_s)
-        else:
-            self.durable, self.pending = self.stall_progress, None
         self.mode, self.mode_end = "run", math.inf
-        if self.after == "restart":
+        if self.after == "async" and not self.restart_when_durable:
+            self.pending = (self.stall_progress, self.t + self.plan.persist_s)
+            return
+        # sync save, or a snapshot before a planned restart: no node has failed,
+        # so it persists while the job restarts (the load waits for it, below)
+        self.durable, self.pending = self.stall_progress, None
+        if self.restart_when_durable:
             self._restart(None)
 
-    def _restart_s(self, repair_s: float) -> float:
-        c = self.es.costs
-        if self.plan.warm == "always":
-            return c.warm_restart_s
-        if self.plan.warm == "pool" and self.spares > 0:
-            self.spares -= 1
-            heapq.heappush(self.events, (self.t + repair_s, 6, "spare", 0))
-            return c.warm_restart_s
-        self.counts["cold"] += 1
-        return c.cold_restart_s
+    # ------------------------------------------------------------- restarts
+    def _take_spares(self, n: int, back_at_s: float, reroute: bool = False) -> bool:
+        """Take ``n`` warm spares until ``back_at_s`` (False: the pool is short).
+
+        The oracle restarts warm without drawing on the pool, but a reroute
+        needs real nodes under other leaves: it draws on the pool like brownout's.
+        """
+        if self.plan.warm == "always" and not reroute:
+            return True
+        if self.plan.warm == "never" or self.spares < n:
+            return False
+        self.spares -= n
+        heapq.heappush(self.events, (back_at_s, 6, "spare", n))
+        return True
 
     def _restart(self, repair_s: float | None) -> None:
-        r = self._restart_s(repair_s if repair_s is not None else self._repair(len(self.eps)))
+        """Restart the job (after a crash: ``repair_s`` of the failed node), leaving
+        out every drained node and, when the spares allow, every congested leaf
+        the policy knows of."""
+        self.counts["chosen"] += int(repair_s is None)
+        warm = self._take_spares(1, self.t + repair_s) if repair_s is not None else True
+        for i in sorted(self.drained | self.known):
+            warm = self._leave_out(i) and warm
+        self.drained.clear()
+        self.restart_when_durable = False
+        c = self.es.costs
+        r = c.warm_restart_s if warm else c.cold_restart_s
+        if repair_s is None:
+            r = max(r, self.plan.persist_s)  # the checkpoint load waits for the save
+        self.counts["cold"] += int(not warm)
         if self.mode == "restart":
             self.mode_end = self.t + r  # already down: the restart starts over
             return
@@ -346,8 +426,111 @@ class _Run:
         self.progress, self.pending = self.durable, None
         self.mode, self.mode_end = "restart", self.t + r
 
+    def _leave_out(self, i: int) -> bool:
+        """Leave episode ``i``'s node (or the job's ranks under its leaf) out of
+        the restart; False when that needed a cold replacement."""
+        ep = self.eps[i]
+        if i in self.isolated or i not in self.active:
+            return True
+        if ep.kind != "switch_congestion":
+            self.isolated.add(i)
+            self.counts["iso"] += 1
+            self.decisions.append((self.t, "isolate", i))
+            return self._take_spares(1, self.t + self._repair(len(self.ph.fail_s) + i))
+        if not self.plan.reroute:
+            return True
+        leaf, k = self._leaf(ep), self.ph.leaf_nodes
+        if self.avoided.get(leaf, -1.0) > self.t:
+            return True
+        until = self._cleared_s(ep)
+        if not self._take_spares(k, until, reroute=True):  # not enough spares: stay on the leaf
+            return True
+        self.avoided[leaf] = until
+        self.counts["reroute"] += 1
+        self.decisions.append((self.t, "reroute", i))
+        return True
+
+    def _cleared_s(self, ep: Episode) -> float:
+        """When the policy sees the congestion gone (the finding resolves)."""
+        if self.plan.knowledge == "truth" or ep.detect_s is None:
+            return ep.end_s
+        return ep.end_s + (ep.detect_s - ep.start_s)
+
     def _repair(self, i: int) -> float:
         return float(self.ph.repair_s[i % len(self.ph.repair_s)])
+
+    # ------------------------------------------------------------- decisions
+    def _found(self, i: int) -> None:
+        """The policy learns of episode ``i`` (or reviews it): act now, or wait."""
+        ep = self.eps[i]
+        cong = ep.kind == "switch_congestion"
+        if i not in self.active or i in self.isolated or (cong and not self.plan.reroute):
+            return
+        if cong and (until := self.avoided.get(self._leaf(ep), -1.0)) > self.t:
+            heapq.heappush(self.events, (until, 3, "ep_detect", i))  # off that leaf already
+            return
+        wait_s = ep.start_s + REROUTE_AFTER_S - self.t
+        if cong and self.plan.knowledge == "causal" and wait_s > 0:
+            heapq.heappush(self.events, (self.t + wait_s, 3, "ep_detect", i))  # persistent yet?
+            return
+        self.known.add(i)
+        if not cong:
+            self.drained.add(i)  # a drain costs nothing: the next restart leaves it out
+        if self.mode == "restart" or self.restart_when_durable:
+            self._leave_out(i)  # a restart is under way: it takes this one along
+            self.drained.discard(i)
+            return
+        cost = self._cost_now(ep)
+        if cost is not None and self._pays(ep, cost):
+            if cong:
+                self.drained.add(i)
+            self._restart_soon()
+        elif self.plan.knowledge == "causal" or cost is None:
+            heapq.heappush(self.events, (self.t + REVIEW_S, 3, "ep_detect", i))
+
+    def _cost_now(self, ep: Episode) -> float | None:
+        """Expected cost of restarting now for ``ep`` (None: not possible now)."""
+        c = self.es.costs
+        save = min(self.progress - self.durable, self._save_s())
+        if ep.kind != "switch_congestion":
+            warm = self.plan.warm == "always" or (self.plan.warm == "pool" and self.spares >= 1)
+            return save + (c.warm_restart_s if warm else c.cold_restart_s)
+        k = self.ph.leaf_nodes
+        if self.spares < k:
+            return None
+        short = 0.0
+        if self.plan.warm == "pool":  # spares lent to the reroute are missing for crashes
+            crashes = self._remaining_s(ep, math.inf) * self._rate_per_s()
+            short = max(0.0, crashes - (self.spares - k)) * (c.cold_restart_s - c.warm_restart_s)
+        return save + c.warm_restart_s + short
+
+    def _save_s(self) -> float:
+        """Stall of the save before a planned restart."""
+        return self.plan.stall_s if self.plan.snapshot_save else self.es.costs.sync_checkpoint_s
+
+    def _remaining_s(self, ep: Episode, horizon_s: float) -> float:
+        if self.plan.knowledge == "truth":
+            return min(ep.end_s, self.t + horizon_s) - self.t
+        return expected_remaining_s(self.t - ep.start_s, self.es.fail_slow.duration_s, horizon_s)
+
+    def _pays(self, ep: Episode, cost_s: float) -> bool:
+        if self.plan.knowledge == "causal" and not self.plan.cost_aware:
+            return True
+        if self.plan.knowledge == "truth":
+            nxt = self.ph.fail_s[np.searchsorted(self.ph.fail_s, self.t, side="right"):]
+            horizon = float(nxt[0]) - self.t if len(nxt) else math.inf
+            return (1 - 1 / ep.slowdown) * self._remaining_s(ep, horizon) > cost_s
+        return act_now_pays(ep.slowdown, self.t - ep.start_s, self.es.fail_slow.duration_s,
+                            cost_s, 1.0 / self._rate_per_s())
+
+    def _restart_soon(self) -> None:
+        """Restart now, first saving when that is cheaper than the rework."""
+        if self.mode == "stall":
+            self.mode = "run"  # the periodic save under way is abandoned
+        if self.progress - self.durable > self._save_s():
+            self._start_checkpoint(then_restart=True)
+        else:
+            self._restart(None)
 
     # ------------------------------------------------------------- external events
     def external(self, what: str, i: int) -> None:
@@ -357,12 +540,14 @@ class _Run:
             self.active.add(i)
         elif what == "ep_end":
             self.active.discard(i)
+            self.known.discard(i)
+            self.drained.discard(i)
         elif what == "ep_detect":
-            self._isolate(i)
+            self._found(i)
         elif what == "tau" and self.plan.interval_s is None:
             self.tau = self._tuned()
         elif what == "spare":
-            self.spares += 1
+            self.spares += i
         elif what == "sample":
             self.series.append((self.t, self.progress / self.t))
 
@@ -377,29 +562,6 @@ class _Run:
         if self.mode == "stall":
             self.mode = "run"
         self._restart(self._repair(i))
-
-    def _isolate(self, i: int) -> None:
-        ep = self.eps[i]
-        if i not in self.active or i in self.isolated:
-            return
-        if self.plan.smart_isolation and not self._worth_it(ep):
-            return
-        self.isolated.add(i)
-        self.counts["iso"] += 1
-        if self.mode == "restart":
-            return  # the pending restart simply leaves the node out
-        if self.mode == "stall":
-            self.mode = "run"
-        save = self.progress - self.durable > self.es.costs.sync_checkpoint_s
-        if save:
-            self._start_checkpoint(then_restart=True)
-        else:
-            self._restart(self._repair(len(self.ph.fail_s) + i))
-
-    def _worth_it(self, ep: Episode) -> float:
-        c = self.es.costs
-        cost = c.warm_restart_s + min(self.progress - self.durable, c.sync_checkpoint_s)
-        return (ep.end_s - self.t) * (1 - 1 / ep.slowdown) > cost
 
     # ------------------------------------------------------------- the walk
     def run(self) -> None:
@@ -421,31 +583,31 @@ class _Run:
 
 def run_policy(es: EvalScenario, policy: str, seed: int, *, interval_s: float | None = None,
                detection: Detection | None = None, fail_slow: bool = True,
-               sync: bool = False) -> RunResult:
+               sync: bool = False, remedies: frozenset[str] = REMEDIES) -> RunResult:
     """One coarse run of ``es`` under ``policy``.
 
     Args:
         interval_s: a fixed checkpoint interval instead of the policy's own.
         fail_slow: False drops the fail-slow episodes (fail-stops only).
         sync: synchronous checkpoints (the pinned sync stall) instead of snapshots.
+        remedies: the subset of :data:`REMEDIES` brownout and the oracle use
+            (the others are off: for ablation).
     """
     ph = draw_physics(es, seed)
     if not fail_slow:
-        ph = Physics(ph.duration_s, ph.nodes, ph.gpus, ph.fail_s, ph.fail_node, (),
-                     ph.repair_s, ph.true_mtbi_s)
+        ph = replace(ph, episodes=())
     eps = with_detection(ph, policy, detection or load_detection(), seed)
-    plan = plan_for(policy, es, ph)
+    plan = plan_for(policy, es, ph, remedies)
     if sync:
-        plan = Plan(es.costs.sync_checkpoint_s, 0.0, plan.warm, plan.interval_s,
-                    plan.smart_isolation)
+        plan = replace(plan, stall_s=es.costs.sync_checkpoint_s, persist_s=0.0)
     if interval_s is not None:
-        plan = Plan(plan.stall_s, plan.persist_s, plan.warm, interval_s, plan.smart_isolation)
+        plan = replace(plan, interval_s=interval_s)
     run = _Run(es, ph, plan, eps, start_s=es.sim.start_s)
     run.run()
     productive = run.progress
     c = run.counts
     return RunResult(policy, ph.duration_s, productive, ph.gpus, run.lost,
-                     c["fail"] + c["iso"], c["fail"], c["iso"], c["cold"], c["ckpt"],
+                     c["fail"] + c["chosen"], c["fail"], c["iso"], c["cold"], c["ckpt"],
                      float(np.mean(run.taus)) if run.taus else 0.0,
                      [*run.series, (ph.duration_s, productive / ph.duration_s)],
-                     run.detect_delay)
+                     run.detect_delay, c["reroute"])

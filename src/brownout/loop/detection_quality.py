@@ -79,6 +79,38 @@ def measure_kind(kind: str, seeds: Sequence[int], slowdown: tuple[float, float],
     return KindQuality(kind, slowdown, tuple(delays), len(seeds), false)
 
 
+#: kinds the policy never drains for, measured as onset-to-finding delays instead
+FOUND = {"switch_congestion": ("switch_congestion", "switch_congestion_rail")}
+#: ... in bins of the leaf's bandwidth factor (standing in for the job's slowdown bins)
+FACTOR_BINS = ((1.2, 2.0), (2.0, 4.0))
+
+
+def measure_finding(kind: str, seeds: Sequence[int], factor: tuple[float, float],
+                    minutes: float = 45.0) -> KindQuality:
+    """Run the closed loop on each of ``kind``'s scenarios for each seed and
+    record when the finding of the right component appeared (onset to the
+    finding's ``detected_at``); a finding on another component counts in
+    ``false_drains`` (here: false findings)."""
+    delays, false, runs = [], 0, 0
+    for name in FOUND[kind]:
+        sc = load_scenario(name)
+        faults = tuple(replace(f, onset_s=(480.0, 900.0), magnitude={"factor": factor})
+                       for f in sc.faults)
+        sc = replace(sc, duration_s=minutes * 60.0, faults=faults)
+        for seed in seeds:
+            res = run_loop(sc, seed, "detect")
+            runs += 1
+            truth = {t.component: t.onset for t in res.truth if t.kind == kind}
+            for f in res.findings:
+                if f.kind != kind:
+                    continue
+                if f.component in truth:
+                    delays.append(f.detected_at - truth.pop(f.component))
+                else:
+                    false += 1
+    return KindQuality(kind, factor, tuple(delays), runs, false)
+
+
 @dataclass(frozen=True)
 class Detection:
     """Per-kind, per-slowdown-bin isolation delay samples and recall used by coarse mode."""

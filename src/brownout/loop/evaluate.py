@@ -79,8 +79,9 @@ def evaluate_coarse(es: EvalScenario, policy: str, seed: int) -> EvalResult:
     """Coarse-mode evaluation (:mod:`brownout.loop.coarse_eval`)."""
     r = run_policy(es, policy, seed)
     j = r.to_json()
-    extra = {k: j[k] for k in ("fail_stops", "isolations", "cold_restarts", "checkpoints",
-                               "mean_checkpoint_interval_s", "wall_s", "productive_s")}
+    extra = {k: j[k] for k in ("fail_stops", "isolations", "reroutes", "cold_restarts",
+                               "checkpoints", "mean_checkpoint_interval_s", "wall_s",
+                               "productive_s")}
     extra["detail"] = j["detail"]
     start = es.sim.start_s
     return EvalResult(es.name, policy, seed, "coarse", r.ettr, r.availability, r.goodput_gpu_h,

@@ -16,15 +16,21 @@ RESTART_JOB = "restart_job"    # restart the jobs of the node elsewhere (without
 RESET_GPU = "reset_gpu"        # reset one GPU (needs the node drained first)
 REBOOT_NODE = "reboot_node"    # reboot the host (needs the node drained first)
 RETURN_NODE = "return_node"    # return a repaired node to service
+#: move a job's ranks under a congested leaf switch onto spares under other
+#: leaves at a restart, and keep new placements off that leaf while its finding
+#: is open; quarantines nothing (no node, GPU or switch is taken out of service)
+REROUTE = "reroute"
 NOTIFY = "notify"              # open a ticket / tell a person; touches nothing
 
-ACTION_KINDS = (DRAIN_NODE, RESTART_JOB, RESET_GPU, REBOOT_NODE, RETURN_NODE, NOTIFY)
+ACTION_KINDS = (DRAIN_NODE, RESTART_JOB, RESET_GPU, REBOOT_NODE, RETURN_NODE, REROUTE, NOTIFY)
 #: actions that take capacity away from the fleet (count against blast-radius limits)
 ISOLATING = frozenset({DRAIN_NODE, RESTART_JOB, RESET_GPU, REBOOT_NODE})
-#: actions that change the cluster at all (everything but a notification)
-DISRUPTIVE = frozenset({DRAIN_NODE, RESTART_JOB, RESET_GPU, REBOOT_NODE, RETURN_NODE})
+#: actions that change the cluster at all (everything but a notification); a
+#: reroute restarts a job, so it is rate-limited, breaker- and approval-gated
+DISRUPTIVE = frozenset({DRAIN_NODE, RESTART_JOB, RESET_GPU, REBOOT_NODE, RETURN_NODE, REROUTE})
 #: execution order within one decision: isolate before touching the hardware
-ORDER = {DRAIN_NODE: 0, RESTART_JOB: 1, RESET_GPU: 2, REBOOT_NODE: 3, RETURN_NODE: 4, NOTIFY: 5}
+ORDER = {DRAIN_NODE: 0, RESTART_JOB: 1, RESET_GPU: 2, REBOOT_NODE: 3, RETURN_NODE: 4,
+         REROUTE: 5, NOTIFY: 6}
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,19 @@ import yaml
 
 from brownout.errors import InputError, ParseError
 from brownout.findings import KINDS, SEVERITIES
-from brownout.policy.actions import ACTION_KINDS, DRAIN_NODE, ISOLATING, NOTIFY, RESTART_JOB
+from brownout.policy.actions import (
+    ACTION_KINDS,
+    DRAIN_NODE,
+    ISOLATING,
+    NOTIFY,
+    REROUTE,
+    RESTART_JOB,
+)
 
 #: kinds whose findings never take hardware out of service, whatever the config says
 NEVER_ISOLATE = frozenset({"telemetry_loss", "switch_congestion"})
+#: the only kind a reroute may follow from (a leaf switch's congestion)
+REROUTE_KINDS = frozenset({"switch_congestion"})
 APPROVAL_MODES = ("off", "disruptive", "all")
 
 _ISOLATE = (DRAIN_NODE, RESTART_JOB, NOTIFY)
@@ -77,6 +86,13 @@ class PolicyConfig:
         retry_attempts: executor attempts per action per run.
         retry_backoff_s: first back-off between attempts (doubles each time).
         xid_overrides: Xid code -> resolution name, replacing NVIDIA's catalogue entry.
+        reroute_after_s: a ``switch_congestion`` finding must have lasted this
+            long (from its onset) before a ``reroute`` is considered.
+        reroute_cost_s: what a reroute costs the job (a warm restart plus the
+            save before it), compared with the expected slowdown loss.
+        reroute_min_duration_s: shortest congestion episode of the duration
+            prior (log-uniform; default: Greyhound's observed 10 min ..).
+        reroute_max_duration_s: ... longest (.. 10 h).
     """
 
     kind_actions: dict[str, dict[str, tuple[str, ...]]] = field(
@@ -104,6 +120,10 @@ class PolicyConfig:
     retry_attempts: int = 3
     retry_backoff_s: float = 0.5
     xid_overrides: dict[int, str] = field(default_factory=dict)
+    reroute_after_s: float = 300.0
+    reroute_cost_s: float = 300.0
+    reroute_min_duration_s: float = 600.0
+    reroute_max_duration_s: float = 36000.0
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -126,6 +146,8 @@ def _problems(cfg: PolicyConfig) -> list[str]:
         out.append(f"approval_mode must be one of {', '.join(APPROVAL_MODES)}")
     if cfg.retry_attempts < 1:
         out.append("retry_attempts must be >= 1")
+    if not 0 < cfg.reroute_min_duration_s <= cfg.reroute_max_duration_s:
+        out.append("reroute_min_duration_s must be > 0 and <= reroute_max_duration_s")
     for kind, by_sev in cfg.kind_actions.items():
         out += _kind_problems(kind, by_sev)
     return out
@@ -143,7 +165,18 @@ def _kind_problems(kind: str, by_sev: dict[str, tuple[str, ...]]) -> list[str]:
             out.append(f"kind_actions.{kind}.{sev}: unknown action {bad[0]!r}")
         if kind in NEVER_ISOLATE and ISOLATING.intersection(actions):
             out.append(f"kind_actions.{kind}.{sev}: {kind} never isolates hardware")
+        if REROUTE in actions and kind not in REROUTE_KINDS:
+            out.append(f"kind_actions.{kind}.{sev}: reroute follows only switch_congestion")
     return out
+
+
+def with_reroute(cfg: PolicyConfig) -> PolicyConfig:
+    """``cfg`` with major and critical ``switch_congestion`` findings rerouted
+    (when :func:`~brownout.policy.rules.reroute_pays`) as well as notified."""
+    kinds = {k: dict(v) for k, v in cfg.kind_actions.items()}
+    for sev in ("major", "critical"):
+        kinds["switch_congestion"][sev] = (REROUTE, NOTIFY)
+    return cfg.replace(kind_actions=kinds)
 
 
 def load_policy_config(path: str | Path) -> PolicyConfig:

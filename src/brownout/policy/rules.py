@@ -8,9 +8,12 @@ run; the controller journals and executes them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from brownout.findings import Finding
 from brownout.policy.actions import (
@@ -18,6 +21,7 @@ from brownout.policy.actions import (
     ISOLATING,
     NOTIFY,
     ORDER,
+    REROUTE,
     RESTART_JOB,
     RETURN_NODE,
     Action,
@@ -65,6 +69,8 @@ def decide(inp: PolicyInput, config: PolicyConfig) -> list[Action]:
 def _for_finding(f: Finding, inp: PolicyInput, cfg: PolicyConfig) -> list[Action]:
     if f.kind == "cooling_fault":
         return _cooling(f, cfg)
+    if f.kind == "switch_congestion":
+        return _congestion(f, inp, cfg)
     node = node_of(f.component, f.component_type)
     kinds = _kinds_for(f, cfg)
     if not node:
@@ -97,7 +103,7 @@ def _xids(evidence: Mapping[str, Any]) -> list[int]:
 
 
 def _action(kind: str, f: Finding, node: str) -> Action:
-    target = f.component if kind in (NOTIFY, "reset_gpu") else node
+    target = f.component if kind in (NOTIFY, "reset_gpu", REROUTE) else node
     why = f"{f.kind} {f.severity} {f.component}: {f.summary}".strip().rstrip(":")
     return Action(kind=kind, component=target, node=node, finding_id=f.id,
                   reason=_one_line(why), finding_kind=f.kind)
@@ -144,6 +150,46 @@ def _cooling(f: Finding, cfg: PolicyConfig) -> list[Action]:
     return out
 
 
+def job_slowdown(evidence: Mapping[str, Any]) -> float | None:
+    """The job's measured slowdown (step time over its healthy step time) from
+    a finding's evidence (``job_slowdown`` or ``slowdown``), or None."""
+    for key in ("job_slowdown", "slowdown"):
+        v = evidence.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def reroute_pays(f: Finding, now_s: float, cfg: PolicyConfig) -> bool:
+    """Whether moving the job off ``f``'s congested leaf now is worth its restart.
+
+    Causal: only the finding's onset, its measured slowdown and the duration
+    prior are used (never when the congestion will end). The finding must
+    have lasted ``reroute_after_s`` and be confident; without a measured job
+    slowdown there is nothing to weigh the restart against: no reroute.
+    """
+    slow = job_slowdown(f.evidence)
+    elapsed_s = now_s - f.onset
+    if (slow is None or f.confidence < cfg.min_confidence or f.severity == "minor"
+            or elapsed_s < cfg.reroute_after_s):
+        return False
+    prior = (cfg.reroute_min_duration_s, cfg.reroute_max_duration_s)
+    return act_now_pays(slow, elapsed_s, prior, cfg.reroute_cost_s)
+
+
+def _congestion(f: Finding, inp: PolicyInput, cfg: PolicyConfig) -> list[Action]:
+    """A ticket; a reroute of the job off the leaf when configured and it pays.
+
+    Never a drain, restart of a node, reset or reboot: the leaf is at fault,
+    not the nodes below it (``NEVER_ISOLATE``), and the reroute touches no node.
+    """
+    kinds = _kinds_for(f, cfg)
+    out = [_action(NOTIFY, f, "")]
+    if REROUTE in kinds and reroute_pays(f, inp.now_s, cfg):
+        out.insert(0, _action(REROUTE, f, ""))
+    return out
+
+
 def _returns(inp: PolicyInput, cfg: PolicyConfig) -> list[Action]:
     """Return nodes in repair that no open finding names and that waited long enough."""
     named = {node_of(f.component, f.component_type) for f in inp.findings}
@@ -154,3 +200,45 @@ def _returns(inp: PolicyInput, cfg: PolicyConfig) -> list[Action]:
             out.append(Action(RETURN_NODE, node, node, f"repair@{since_s:.0f}",
                               f"repaired: no open finding for {inp.now_s - since_s:.0f} s"))
     return out
+
+
+# ----------------------------------------------------------------- cost-aware timing
+def expected_remaining_s(elapsed_s: float, prior_s: tuple[float, float],
+                         horizon_s: float = math.inf) -> float:
+    """Expected time an episode still lasts, capped by the next restart opportunity.
+
+    The episode's total duration ``D`` follows a log-uniform prior on
+    ``prior_s`` (``[lo, hi]``); it has lasted ``elapsed_s`` so far. The next
+    restart that happens anyway (a crash) comes after an exponential time
+    of mean ``horizon_s``; after it the fault costs nothing more (that
+    restart leaves the bad node or leaf out for free). Returns
+    ``E[min(D - elapsed, T) | D > elapsed]``: what waiting would cost, in
+    seconds of the fault's slowdown. Causal: uses only what is known now.
+    """
+    lo, hi = prior_s
+    a = max(elapsed_s, 0.0)
+    if a >= hi:
+        return 0.0
+    start = max(lo, a)
+    if start >= hi:
+        return 0.0
+    # quadrature over log D (the prior's density is flat in log D)
+    u = np.linspace(math.log(start), math.log(hi), 257)
+    rem = np.exp(u) - a
+    capped = rem if math.isinf(horizon_s) else horizon_s * -np.expm1(-rem / horizon_s)
+    return float(np.trapezoid(capped, u) / (u[-1] - u[0])) if u[-1] > u[0] else 0.0
+
+
+def act_now_pays(slowdown: float, elapsed_s: float, prior_s: tuple[float, float],
+                 cost_now_s: float, horizon_s: float = math.inf) -> bool:
+    """Whether restarting now (to isolate a node or reroute off a leaf) beats waiting.
+
+    Waiting loses ``(1 - 1/slowdown)`` of the job's time for as long as the
+    episode lasts or until the next restart that happens anyway
+    (:func:`expected_remaining_s`); acting now costs ``cost_now_s`` (restart,
+    plus the save or the rework).
+    """
+    if slowdown <= 1.0:
+        return False
+    loss_rate = 1.0 - 1.0 / slowdown
+    return loss_rate * expected_remaining_s(elapsed_s, prior_s, horizon_s) > cost_now_s
