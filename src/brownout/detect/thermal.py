@@ -1,0 +1,352 @@
+"""Thermal: one GPU hot for its own reasons, or a cooling domain losing capacity.
+
+Per GPU (``gpu_overheating``): the temperature is compared with the other
+GPUs of the same node (same inlet air or coolant), corrected for power with a
+slope fitted across the fleet each tick. The residual is then compared with
+the GPU's own baseline (chassis position makes some GPUs always a few degrees
+warmer). A GPU is hot when its excess stays above ``hot_c``, or earlier when
+it is above ``warn_c`` and rising (trend-based early warning), or when
+thermal clock-event bits accompany a smaller excess.
+
+Per cooling domain (``cooling_fault``): the power-corrected median
+temperature of the domain is compared with the other domains' (diurnal and
+facility changes move all of them) and with its own past; most of the
+domain's GPUs must be warmer than their own baselines. A fleet-wide step in
+the same minute is a ``fleet_shift`` notice and re-anchors the baselines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from brownout.detect.api import Candidate, Detector, confidence_of, severity_of
+from brownout.detect.robust import (
+    MAD_TO_SD,
+    alpha_for,
+    ewma_update,
+    group_median,
+    nanmedian,
+    others_median,
+    sustained,
+)
+from brownout.detect.tick import Tick
+from brownout.telemetry.metrics import HW_THERMAL, SW_THERMAL
+
+F64 = npt.NDArray[np.float64]
+
+
+class ThermalDetector(Detector):
+    """Hot GPUs (vs node peers and own past) and warming cooling domains.
+
+    Args:
+        hot_c: excess over the GPU's own baseline residual that makes it hot.
+        warn_c: smaller excess that counts when the trend is rising ...
+        trend_c_per_min: ... at least this fast.
+        domain_c: excess of a cooling domain (vs other domains / own past).
+        domain_fraction: fraction of a domain's GPUs that must be warmer than usual.
+        shift_c: move of every domain within ``shift_window_s`` read as a fleet shift.
+        tau_s: time constant of the baselines.
+        persist_s: how long a GPU condition must hold.
+        domain_persist_s: how long a domain condition must hold.
+        steady_tau_s: power must have been stable over about this long to judge heat.
+        busy_fraction: GPUs below this fraction of the fleet's p90 power are not judged.
+        shift_window_s: window over which a fleet-wide move counts as one shift.
+        single_domain_c: with one cooling domain there are no peer domains, and a
+            facility change looks alike: only a larger own-past excess counts.
+        z_min: a GPU's excess must also be this many robust standard deviations
+            of the fleet's excesses (noisy sensors need more).
+        domain_trend_c_per_min: a domain at 60 % of ``domain_c`` and rising this
+            fast counts already (early warning).
+    """
+
+    name = "thermal"
+
+    def __init__(self, *, hot_c: float = 7.0, warn_c: float = 5.0, trend_c_per_min: float = 0.8,
+                 domain_c: float = 3.0, domain_fraction: float = 0.6, shift_c: float = 4.0,
+                 tau_s: float = 1200.0, persist_s: float = 45.0,
+                 domain_persist_s: float = 60.0, steady_tau_s: float = 90.0,
+                 busy_fraction: float = 0.5, shift_window_s: float = 150.0,
+                 single_domain_c: float = 4.0, z_min: float = 6.0,
+                 domain_trend_c_per_min: float = 0.8) -> None:
+        self.hot_c = hot_c
+        self.warn_c = warn_c
+        self.trend_c_per_min = trend_c_per_min
+        self.domain_c = domain_c
+        self.domain_fraction = domain_fraction
+        self.shift_c = shift_c
+        self.tau_s = tau_s
+        self.persist_s = persist_s
+        self.domain_persist_s = domain_persist_s
+        self.steady_tau_s = steady_tau_s
+        self.busy_fraction = busy_fraction
+        self.shift_window_s = shift_window_s
+        self.single_domain_c = single_domain_c
+        self.z_min = z_min
+        self.domain_trend_c_per_min = domain_trend_c_per_min
+
+    def _init(self, tick: Tick) -> None:
+        n, d = tick.topology.n_gpus, len(tick.topology.cooling_domains)
+        self.base_resid_ = np.full(n, np.nan)
+        self.base_raw_ = np.full(n, np.nan)
+        self.raw_ = np.full(n, np.nan)
+        self.resid_ = np.full(n, np.nan)
+        self.prev_excess_ = np.full(n, np.nan)
+        self.trend_ = np.zeros(n)
+        self.hot_since_ = np.full(n, np.nan)
+        self.onset_ = np.full(n, np.nan)
+        self.active_ = np.zeros(n, dtype=bool)
+        self.dom_base_ = np.full((2, d), np.nan)
+        self.dom_since_ = np.full(d, np.nan)
+        self.warming_ = np.zeros(d, dtype=bool)
+        self.dom_prev_ = np.full(d, np.nan)
+        self.dom_trend_ = np.zeros(d)
+        self.power_avg_ = np.full(n, np.nan)
+        self.hist_: list[tuple[float, F64]] = []  # (time, temperature where steady)
+        self.pending_: tuple[float, float, float, F64] | None = None
+        self.last_t_ = float("nan")
+
+    def update(self, tick: Tick) -> list[Candidate]:
+        if not hasattr(self, "base_resid_"):
+            self._init(tick)
+        temp, _ = tick.fresh("DCGM_FI_DEV_GPU_TEMP")
+        if not np.isfinite(temp).any():
+            return []
+        power, _ = tick.fresh("DCGM_FI_DEV_POWER_USAGE")
+        dt = tick.t_s - self.last_t_ if np.isfinite(self.last_t_) else tick.interval_s
+        self.last_t_ = tick.t_s
+        steady = self._steady(power, dt)
+        slope = _power_slope(tick, np.where(steady, temp, np.nan), power)
+        level = temp - slope * np.nan_to_num(power - nanmedian(power))
+        util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
+        busy = (power >= self.busy_fraction * _p90(power)) & ~(util < 50.0)
+        out = self._fleet_shift(tick, temp, steady)
+        bits_f, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
+        throttling = (np.nan_to_num(bits_f).astype(np.int64) & (SW_THERMAL | HW_THERMAL)) != 0
+        # judge GPUs at a steady load (a job starting heats GPUs at their own pace), or
+        # already throttling for heat (their power swings with the throttle)
+        out += self._gpus(tick, temp, level, busy & (steady | throttling), dt)
+        out += self._domains(tick, np.where(steady, temp, np.nan), busy, dt)
+        return out
+
+    def _steady(self, power: F64, dt: float) -> npt.NDArray[np.bool_]:
+        """GPUs whose power has been stable for about a thermal time constant."""
+        avg = ewma_update(self.power_avg_, power, alpha_for(self.steady_tau_s, dt))
+        steady: npt.NDArray[np.bool_] = np.abs(power - self.power_avg_) <= 0.1 * np.maximum(
+            power, 100.0)
+        self.power_avg_ = avg
+        return steady
+
+    def _fleet_shift(self, tick: Tick, temp: F64, steady: npt.NDArray[np.bool_]
+                     ) -> list[Candidate]:
+        """Every cooling domain moving together within ``shift_window_s``, then holding.
+
+        A step is only a shift once it has stopped: if the GPUs keep warming for
+        another window it is a ramp (a cooling loop losing capacity), which
+        matters when there is no other domain to compare with.
+        """
+        # a GPU counts when its load was steady at both ends of the window (a job that
+        # started or stopped inside it moves temperatures for reasons of its own)
+        self.hist_.append((tick.t_s, np.where(steady, temp, np.nan)))
+        while len(self.hist_) > 2 and tick.t_s - self.hist_[1][0] >= self.shift_window_s:
+            self.hist_.pop(0)
+        if tick.t_s - self.hist_[0][0] < self.shift_window_s:
+            return []
+        moved = np.where(steady, temp - self.hist_[0][1], np.nan)  # NaN unless steady twice
+        if self.pending_ is not None:
+            return self._confirm_shift(tick, temp, moved)
+        ok = moved[np.isfinite(moved)]
+        if ok.size < 8:
+            return []
+        jump = float(np.median(ok))
+        same_way = float(np.mean(np.sign(ok) == np.sign(jump)))
+        dom, _ = group_median(moved, tick.topology.gpu_cooling(), self.dom_base_.shape[1])
+        dom = dom[np.isfinite(dom)]
+        if abs(jump) >= self.shift_c and same_way >= 0.8 and np.min(np.abs(dom)) >= (
+                self.shift_c / 2):
+            self.pending_ = (tick.t_s, jump, same_way, self.hist_[0][1])
+        return []
+
+    def _confirm_shift(self, tick: Tick, temp: F64, moved: F64) -> list[Candidate]:
+        """A pending step is a shift once it holds still; still moving later, a ramp."""
+        assert self.pending_ is not None
+        t0, jump, same_way, before = self.pending_
+        if tick.t_s - t0 < self.shift_window_s / 2:
+            return []
+        # how fast the steady GPUs move now, over the last minute
+        then = min(self.hist_, key=lambda h: abs(tick.t_s - 60.0 - h[0]))
+        last = np.where(np.isfinite(moved), temp - then[1], np.nan)
+        recent = last[np.isfinite(last)]
+        per_min = abs(float(np.median(recent))) * 60.0 / max(tick.t_s - then[0], 1.0) if (
+            recent.size) else np.inf
+        if per_min >= self.shift_c / 6:
+            if tick.t_s - t0 >= 1.5 * self.shift_window_s:
+                self.pending_ = None  # kept moving: a ramp (a cooling loop), not a step
+            return []
+        self.pending_ = None
+        total = np.where(np.isfinite(moved), temp - before, np.nan)  # steady GPUs only
+        if np.isfinite(total).sum() >= max(8, 0.5 * np.isfinite(before).sum()):
+            jump = float(np.median(total[np.isfinite(total)]))
+        # else the load changed meanwhile (a job stopped): the step as first measured stands
+        if self.dom_base_.shape[1] == 1:  # no peer domains: re-anchor the own past
+            self.dom_base_ = self.dom_base_ + jump
+        return [Candidate(
+            "fleet_shift", tick.cluster, t0, 0.9, "minor", "investigate",
+            f"every cooling domain's GPUs moved {jump:+.1f} degC within minutes at unchanged "
+            "power, then held: a telemetry, firmware or facility change, not a hardware fault",
+            {"metric": "DCGM_FI_DEV_GPU_TEMP", "jump_c": round(jump, 2),
+             "gpus_same_direction": round(same_way, 3)}, notice=True, source=self.name)]
+
+    def _gpus(self, tick: Tick, temp: F64, level: F64, busy: npt.NDArray[np.bool_],
+              dt: float) -> list[Candidate]:
+        topo = tick.topology
+        excess = self._excess(tick, temp, level, busy)
+        step = np.nan_to_num(excess - self.prev_excess_) / max(dt, 1.0) * 60.0
+        self.trend_ = 0.7 * self.trend_ + 0.3 * step
+        self.prev_excess_ = excess
+        bits_f, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
+        thermal_bits = (np.nan_to_num(bits_f).astype(np.int64) & (SW_THERMAL | HW_THERMAL)) != 0
+        fin = excess[np.isfinite(excess)]
+        sd = MAD_TO_SD * float(np.median(np.abs(fin - np.median(fin)))) if fin.size > 8 else 0.0
+        hot_c = max(self.hot_c, 1.4 * self.z_min * sd)
+        warn_c = max(self.warn_c, self.z_min * sd)
+        peers_bits = _node_fraction(tick, thermal_bits)
+        enter = (excess >= hot_c) | ((excess >= warn_c) & (
+            (self.trend_ >= self.trend_c_per_min) | thermal_bits))
+        self.hot_since_ = sustained(self.hot_since_, enter, tick.data_t_s)
+        new = enter & (tick.t_s - self.hot_since_ >= self.persist_s)
+        self.onset_ = np.where(new & ~self.active_, self.hot_since_, self.onset_)
+        # once raised, a GPU stays hot while it stays warm (a throttling GPU oscillates)
+        # or goes silent (a thermal shutdown)
+        keep = self.active_ & ((excess >= warn_c / 2) | ~np.isfinite(temp))
+        self.active_ = new | keep
+        alpha = alpha_for(self.tau_s, dt)
+        frozen = self.active_ | enter
+        self.base_raw_ = ewma_update(self.base_raw_, self.raw_, alpha, frozen=frozen)
+        self.base_resid_ = ewma_update(self.base_resid_, self.resid_, alpha, frozen=frozen)
+        ready = np.flatnonzero(self.active_)
+        return [Candidate(
+            "gpu_overheating", topo.gpu_name(int(g)), float(self.onset_[g]),
+            confidence_of(float(excess[g]), self.warn_c),
+            severity_of(float(temp[g]), 83.0, 87.0), "investigate",
+            f"{topo.gpu_name(int(g))} at {temp[g]:.1f} degC, {excess[g]:.1f} degC above its "
+            f"usual place among its node's GPUs at similar power"
+            + (f", rising {self.trend_[g]:.1f} degC/min" if self.trend_[g] > 0.3 else ""),
+            {"temp_c": round(float(temp[g]), 1), "excess_c": round(float(excess[g]), 2),
+             "trend_c_per_min": round(float(self.trend_[g]), 2),
+             "thermal_bits": bool(thermal_bits[g]),
+             "node_peers_throttling": round(float(peers_bits[g]), 3)},
+            source=self.name) for g in ready]
+
+    def _excess(self, tick: Tick, temp: F64, level: F64, busy: npt.NDArray[np.bool_]) -> F64:
+        """How much hotter than usual each busy GPU is among its node's GPUs.
+
+        The smaller of two views counts: raw temperature, and temperature
+        corrected for power (a GPU drawing more power than its peers may run
+        warmer; one drawing less must not look hot through the correction).
+        """
+        topo = tick.topology
+        out = []
+        for values in (temp, level):
+            med, count = group_median(np.where(busy, values, np.nan), topo.gpu_node,
+                                      topo.n_nodes)
+            resid = values - med[topo.gpu_node]
+            resid[(count[topo.gpu_node] < 3) | ~busy] = np.nan
+            out.append(resid)
+        self.raw_, self.resid_ = out
+        excess: F64 = np.minimum(self.raw_ - np.nan_to_num(self.base_raw_),
+                                 self.resid_ - np.nan_to_num(self.base_resid_))
+        return excess
+
+    def _domains(self, tick: Tick, temp: F64, busy: npt.NDArray[np.bool_], dt: float
+                 ) -> list[Candidate]:
+        """Each domain's temperature against the other domains', and that against its past.
+
+        Busy and idle GPUs are judged apart (a job starting or stopping in one
+        domain must not look like its coolant warming). Without peer domains
+        the own past alone is the reference (re-anchored after a confirmed
+        shift).
+        """
+        topo = tick.topology
+        dom_of = topo.gpu_cooling()
+        n_dom = len(topo.cooling_domains)
+        excess = np.full((2, n_dom), np.nan)
+        warm = np.zeros(n_dom)
+        need = self.domain_c if n_dom > 1 else self.single_domain_c
+        alpha = alpha_for(self.tau_s, dt)
+        for cls, mask in enumerate((busy, ~busy)):
+            values = np.where(mask, temp, np.nan)
+            lvl, cnt = group_median(values, dom_of, n_dom)
+            lvl[cnt < 4] = np.nan
+            # a failing domain is no reference, unless most of them move: then it is the fleet
+            few = self.warming_.sum() <= max(1, 0.25 * n_dom)
+            peers = np.where(self.warming_ & few, np.nan, lvl)
+            ref = others_median(peers, np.arange(n_dom), n_dom) if n_dom >= 2 else np.zeros(
+                n_dom)
+            rel = lvl - ref  # the domain against the others at the same load ...
+            base = np.where(np.isfinite(self.dom_base_[cls]), self.dom_base_[cls], rel)
+            excess[cls] = rel - base  # ... and against its past
+            gpu_rel = values - (ref + base)[dom_of]
+            frac = _fraction(gpu_rel >= need / 2, np.isfinite(gpu_rel), dom_of, n_dom)
+            warm = np.where(np.isfinite(excess[cls]) & (warm == 0), frac, warm)
+            self.dom_base_[cls] = ewma_update(self.dom_base_[cls], rel, alpha,
+                                              frozen=excess[cls] >= need)
+        ex = np.where(np.isfinite(excess[0]), excess[0], excess[1])
+        self.warming_ = ex >= need / 2
+        rate = np.nan_to_num(ex - self.dom_prev_) / max(dt, 1.0) * 60.0
+        self.dom_trend_ = 0.7 * self.dom_trend_ + 0.3 * rate
+        self.dom_prev_ = ex
+        # early warning: most of the domain warming and still rising fast
+        rising = (ex >= 0.6 * need) & (self.dom_trend_ >= self.domain_trend_c_per_min)
+        bad = ((ex >= need) | rising) & (warm >= self.domain_fraction)
+        if n_dom == 1 and self.pending_ is not None:
+            bad[:] = False  # a possible fleet shift: wait until it has held or kept rising
+        self.dom_since_ = sustained(self.dom_since_, bad, tick.data_t_s)
+        ready = np.flatnonzero(bad & (tick.t_s - self.dom_since_ >= self.domain_persist_s))
+        return [Candidate(
+            "cooling_fault", topo.cooling_domains[int(d)], float(self.dom_since_[d]),
+            confidence_of(float(ex[d]), self.domain_c),
+            severity_of(float(ex[d]), 6.0, 10.0), "fix_cooling",
+            f"cooling domain {topo.cooling_domains[int(d)]}: GPUs {ex[d]:.1f} degC warmer "
+            f"than usual relative to the other domains at the same load, {warm[d]:.0%} of "
+            "them warming", {"domain_excess_c": round(float(ex[d]), 2),
+                             "fraction_warming": round(float(warm[d]), 3)},
+            source=self.name) for d in ready]
+
+
+def _fraction(flag: npt.NDArray[np.bool_], valid: npt.NDArray[np.bool_],
+              group: npt.NDArray[np.int32], n: int) -> F64:
+    hits = np.bincount(group[valid & flag], minlength=n)
+    tot = np.bincount(group[valid], minlength=n)
+    return np.where(tot > 0, hits / np.maximum(tot, 1), 0.0)
+
+
+def _power_slope(tick: Tick, temp: F64, power: F64) -> float:
+    """Degrees per watt between GPUs of the same node (least squares, bounded)."""
+    topo = tick.topology
+    ok = np.isfinite(temp) & np.isfinite(power)
+    if ok.sum() < 16:
+        return 0.06
+    t_med, _ = group_median(np.where(ok, temp, np.nan), topo.gpu_node, topo.n_nodes)
+    p_med, _ = group_median(np.where(ok, power, np.nan), topo.gpu_node, topo.n_nodes)
+    dt = (temp - t_med[topo.gpu_node])[ok]
+    dp = (power - p_med[topo.gpu_node])[ok]
+    keep = np.abs(dt) < 6.0
+    den = float(np.sum(dp[keep] ** 2))
+    if den < 1e3:
+        return 0.06
+    return float(np.clip(np.sum(dp[keep] * dt[keep]) / den, 0.0, 0.15))
+
+
+def _p90(values: F64) -> float:
+    fin = values[np.isfinite(values)]
+    return float(np.percentile(fin, 90)) if fin.size else float("nan")
+
+
+def _node_fraction(tick: Tick, flag: npt.NDArray[np.bool_]) -> F64:
+    """Per GPU: the fraction of the *other* GPUs of its node with ``flag`` set."""
+    topo = tick.topology
+    hits = np.bincount(topo.gpu_node, weights=flag, minlength=topo.n_nodes)[topo.gpu_node]
+    size = np.diff(topo.gpu_offset)[topo.gpu_node]
+    out: F64 = (hits - flag) / np.maximum(size - 1, 1)
+    return out

@@ -1,0 +1,114 @@
+"""Finding lifecycle: candidates tick after tick become one finding per fault.
+
+A candidate whose (kind, component) has no open finding opens one, with
+``detected_at`` = the time of the latest datum consumed. While candidates keep
+coming, the finding is updated (peak severity, latest evidence, update count).
+When the evidence has been absent for ``resolve_after_s`` the finding is
+resolved; if the fault comes back later, that is a new finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from brownout.detect.api import Candidate
+from brownout.findings import KINDS, SEVERITIES, Finding
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change of a finding's life: ``opened``, ``updated`` or ``resolved``."""
+
+    what: str
+    finding: Finding
+    t_s: float
+
+
+@dataclass
+class _Open:
+    index: int
+    last_seen_s: float
+    updates: int = 0
+
+
+class FindingTracker:
+    """Turns per-tick candidates into findings (and notices) with a lifecycle.
+
+    Args:
+        resolve_after_s: evidence absent this long resolves a finding.
+        id_prefix: prefix of finding ids (``f-000001``), notices get ``n-``.
+    """
+
+    def __init__(self, resolve_after_s: float = 180.0, id_prefix: str = "f-") -> None:
+        self.resolve_after_s = resolve_after_s
+        self.id_prefix = id_prefix
+        self._all: list[Finding] = []
+        self._notices: list[Finding] = []
+        self._open: dict[tuple[str, str, bool], _Open] = {}
+        self._lifecycle: dict[tuple[bool, int], dict[str, Any]] = {}
+
+    def observe(self, t_s: float, data_t_s: float, cands: list[Candidate]) -> list[Event]:
+        """Take one tick's candidates; return what changed."""
+        events: list[Event] = []
+        seen: set[tuple[str, str, bool]] = set()
+        for c in cands:
+            key = (c.kind, c.component, c.notice)
+            if key in seen:
+                continue
+            seen.add(key)
+            events.append(self._touch(key, c, t_s, data_t_s))
+        for key, op in list(self._open.items()):
+            if key not in seen and t_s - op.last_seen_s >= self.resolve_after_s:
+                del self._open[key]
+                self._lifecycle[(key[2], op.index)]["resolved_at"] = t_s
+                events.append(Event("resolved", self._get(op.index, key[2]), t_s))
+        return events
+
+    def _get(self, index: int, notice: bool) -> Finding:
+        return (self._notices if notice else self._all)[index]
+
+    def _touch(self, key: tuple[str, str, bool], c: Candidate, t_s: float,
+               data_t_s: float) -> Event:
+        op = self._open.get(key)
+        if op is None:
+            return self._open_new(key, c, t_s, data_t_s)
+        op.last_seen_s, op.updates = t_s, op.updates + 1
+        life = self._lifecycle[(key[2], op.index)]
+        life.update(updates=op.updates, last_seen=t_s, latest=c.evidence)
+        lst = self._notices if key[2] else self._all
+        old = lst[op.index]
+        if SEVERITIES.index(c.severity) > SEVERITIES.index(old.severity):
+            lst[op.index] = replace(old, severity=c.severity)
+        return Event("updated", lst[op.index], t_s)
+
+    def _open_new(self, key: tuple[str, str, bool], c: Candidate, t_s: float,
+                  data_t_s: float) -> Event:
+        lst = self._notices if key[2] else self._all
+        prefix = "n-" if key[2] else self.id_prefix
+        index = len(lst)
+        life: dict[str, Any] = {"updates": 0, "last_seen": t_s, "resolved_at": None}
+        f = Finding(
+            id=f"{prefix}{index + 1:06d}", kind=c.kind, component=c.component,
+            component_type=KINDS.get(c.kind, "cluster" if c.notice else ""),
+            onset=min(c.onset_s, data_t_s), detected_at=data_t_s,
+            confidence=round(float(c.confidence), 3), severity=c.severity, summary=c.summary,
+            evidence={**c.evidence, "detector": c.source, "lifecycle": life},
+            recommended_action=c.action,
+        )
+        lst.append(f)
+        self._lifecycle[(key[2], index)] = life
+        self._open[key] = _Open(index, t_s)
+        return Event("opened", f, t_s)
+
+    def findings(self) -> tuple[Finding, ...]:
+        """Every finding opened so far, in the order opened."""
+        return tuple(self._all)
+
+    def notices(self) -> tuple[Finding, ...]:
+        """Every notice opened so far."""
+        return tuple(self._notices)
+
+    def open_keys(self) -> set[tuple[str, str]]:
+        """(kind, component) of the findings open now."""
+        return {(k, c) for k, c, notice in self._open if not notice}
