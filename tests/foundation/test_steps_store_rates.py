@@ -105,3 +105,16 @@ def test_rates_never_negative_for_any_series(values) -> None:
     r = counter_rates(np.arange(v.size, dtype=float), np.zeros(v.size, np.int32), v)
     assert (r.per_s >= 0).all()
     assert r.resets == int((np.diff(v) < 0).sum())
+
+
+def test_reader_counts_counter_resets(tmp_path: Path, topo) -> None:
+    lines = "".join(
+        f'node_infiniband_port_transmit_wait_total{{device="mlx5_0",port="1",'
+        f'instance="n0001:9100"}} {v} {1_700_000_000 + 30 * i}\n'
+        for i, v in enumerate([10, 20, 30, 2, 12, 40, 1]))  # two resets
+    gauge = om_line("DCGM_FI_DEV_GPU_TEMP", "n0001", 0, "40", "1700000000") + om_line(
+        "DCGM_FI_DEV_GPU_TEMP", "n0001", 0, "30", "1700000030")  # a gauge going down is fine
+    (tmp_path / "r.om").write_text(lines + gauge + "# EOF\n")
+    _, problems = read_recording([tmp_path / "r.om"], SeriesRegistry(topo))
+    assert problems.counter_resets == 2
+    assert any("2 counter resets" in line for line in problems.summary_lines())

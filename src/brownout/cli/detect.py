@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib
 
 import click
+import numpy as np
 
 from brownout.detect.engine import Engine, EngineConfig
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile, write_findings
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.problems import Problems
+from brownout.telemetry.skew import correct_skew, estimate_skew
 from brownout.telemetry.steps import StepRecords, read_steps
 from brownout.topology.model import Topology
 
@@ -47,14 +49,16 @@ def command(  # noqa: PLR0917 - click passes every option positionally
     if tick_s <= 0:
         raise InputError(f"--tick-s must be positive, got {tick_s}")
     topo, registry, frame, problems = load_inputs(topology_path, metrics, strict)
+    skews = estimate_skew(frame, topo.n_nodes)  # exporters' clocks (Prometheus stamps its own)
+    frame = correct_skew(frame, skews)
     if prometheus:
         frame = _prometheus_frame(prometheus, start, end, registry, problems)
     steps = read_steps(steps_path, topo, problems, strict) if steps_path else None
     engine = Engine(topo, config=EngineConfig(tick_s=tick_s))
     engine.push(frame if (metrics or prometheus) else None, steps)
     result = engine.finish()
-    result = FindingsFile(result.cluster, result.findings,
-                          result.notices + _problem_notices(topo, problems, frame, steps))
+    notices = _problem_notices(topo, problems, frame, steps) + _skew_notices(topo, skews, frame)
+    result = FindingsFile(result.cluster, result.findings, result.notices + notices)
     write_findings(result, out)
     report_problems(problems)
     if not quiet:
@@ -81,7 +85,7 @@ def _problem_notices(topo: Topology, problems: Problems, frame: Frame,
                      steps: StepRecords | None) -> tuple[Finding, ...]:
     """What was odd about the input, as notices (scoring ignores them)."""
     t = frame.start_s if len(frame) else (float(steps.ts[0]) if steps and len(steps) else 0.0)
-    out = []
+    out: list[tuple[str, str, dict[str, Any]]] = []
     if problems.unknown_nodes or problems.unknown_components:
         names = sorted(problems.unknown_nodes) + sorted(problems.unknown_components)
         out.append(("unknown_series", f"{len(names)} node(s)/component(s) not in the topology "
@@ -89,11 +93,35 @@ def _problem_notices(topo: Topology, problems: Problems, frame: Frame,
     if problems.malformed_count:
         out.append(("malformed_input", f"{problems.malformed_count} malformed input lines "
                     "skipped", {"examples": problems.malformed_lines}))
+    if problems.counter_resets:
+        out.append(("exporter_restart", f"{problems.counter_resets} counter resets detected "
+                    "(exporter restarts or wraps); rates across them use the new value, never "
+                    "a negative rate", {"counter_resets": problems.counter_resets}))
+    if problems.dropped_nonfinite or problems.dropped_sentinel:
+        out.append(("dropped_samples", f"{problems.dropped_nonfinite} NaN/Inf and "
+                    f"{problems.dropped_sentinel} DCGM sentinel samples dropped",
+                    {"nonfinite": problems.dropped_nonfinite,
+                     "sentinel": problems.dropped_sentinel}))
     return tuple(Finding(
         id=f"n-input-{i + 1}", kind=kind, component=topo.name, component_type="cluster",
         onset=t, detected_at=t, confidence=1.0, severity="minor", summary=summary,
         evidence=ev, recommended_action="fix_telemetry") for i, (kind, summary, ev)
         in enumerate(out))
+
+
+def _skew_notices(topo: Topology, skews: np.ndarray, frame: Frame) -> tuple[Finding, ...]:
+    """One notice naming every node whose clock was found off, and by how much."""
+    skewed = np.flatnonzero(skews)
+    if not skewed.size:
+        return ()
+    offsets = {topo.nodes[i].name: round(float(skews[i]), 1) for i in skewed}
+    listed = ", ".join(f"{n} {o:+.0f} s" for n, o in list(offsets.items())[:10])
+    t = frame.start_s if len(frame) else 0.0
+    return (Finding(id="n-clock-skew", kind="clock_skew", component=topo.name,
+                    component_type="cluster", onset=t, detected_at=t, confidence=0.9,
+                    severity="minor", summary=f"{len(offsets)} node clock(s) off; samples "
+                    f"re-aligned before detection: {listed}", evidence={"offset_s": offsets},
+                    recommended_action="fix_telemetry"),)
 
 
 def format_findings(ff: FindingsFile) -> str:

@@ -41,6 +41,17 @@ class SeriesRegistry:
     def __len__(self) -> int:
         return len(self._rows)
 
+    @property
+    def key_cache_limit(self) -> int:
+        """Raw keys remembered before the cache is reset.
+
+        Grows with the series registered, so a large cluster's real series
+        (each its own id; 327,680 for 16,384 GPUs) stay cached from scrape to
+        scrape, while an explosion of label sets that map to few series (or to
+        none) still resets it at :data:`MAX_KEY_CACHE`.
+        """
+        return MAX_KEY_CACHE + 2 * len(self._rows)
+
     def id_for_key(self, key: str) -> int:
         """Series id of a raw series key (parsed once, then cached).
 
@@ -51,7 +62,7 @@ class SeriesRegistry:
         if sid is None:
             name, labels = parse_series_key(key)
             sid = self.id_for(name, labels)
-            if len(self._by_key) >= MAX_KEY_CACHE:
+            if len(self._by_key) >= self.key_cache_limit:
                 self._by_key.clear()
                 self.key_cache_resets += 1
             self._by_key[key] = sid

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import httpx
 import numpy as np
 
-from brownout.errors import SourceError
+from brownout.errors import InputError, SourceError
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.metrics import ALIASES, METRICS
 from brownout.telemetry.parse import sentinel_mask
@@ -128,7 +129,8 @@ class PrometheusSource:
                 last = f"HTTP {resp.status_code}"
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"
-            self._sleep(min(0.5 * 2 ** attempt, 8.0))
+            if attempt + 1 < self.retries:  # no pointless wait before giving up
+                self._sleep(min(0.5 * 2 ** attempt, 8.0))
         raise SourceError(f"Prometheus at {self.url} is unavailable after {self.retries} "
                           f"attempts ({last})")
 
@@ -142,3 +144,49 @@ class PrometheusSource:
                               f"{body.get('errorType', '?')}: {body.get('error', '?')}")
         result = body.get("data", {}).get("result", [])
         return result if isinstance(result, list) else []
+
+
+def parse_time(text: str, flag: str = "time") -> float:
+    """Unix seconds from ``text``: a number, or RFC 3339 (``2025-11-25T10:00:00Z``).
+
+    Raises:
+        InputError: neither form (naming ``flag``), or RFC 3339 without a zone.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InputError(f"{flag} '{text}' is neither unix seconds nor RFC 3339") from exc
+    if when.tzinfo is None:
+        raise InputError(f"{flag} '{text}' needs a time zone (e.g. Z or +00:00)")
+    return when.timestamp()
+
+
+def read_range(url: str, start: str, end: str, registry: SeriesRegistry, *,
+               raw: bool = True, step_s: float = 1.0, chunk_s: float = 3600.0,
+               retries: int = 4) -> tuple[Frame, Problems]:
+    """Every catalogued sample Prometheus holds in ``[start, end]`` (what ``detect`` reads).
+
+    By default raw samples (``raw=True``): the detectors see exactly what was
+    scraped, at the scrape timestamps, as from a recording; ``step_s`` then
+    only sets the query grid, so 1 s loses nothing at either end. With
+    ``raw=False`` one ``query_range`` per family per chunk at ``step_s``
+    (use the scrape interval).
+
+    Raises:
+        InputError: bad or reversed times.
+        SourceError: Prometheus unreachable or refusing queries after retries.
+    """
+    start_s, end_s = parse_time(start, "--start"), parse_time(end, "--end")
+    if end_s <= start_s:
+        raise InputError(f"--end ({end}) must be after --start ({start})")
+    src = PrometheusSource(url, registry, start_s, step_s=step_s, chunk_s=chunk_s,
+                           retries=retries, raw=raw)
+    try:
+        frame = src.fetch(end_s)
+    finally:
+        src.close()
+    return frame, src.problems

@@ -41,6 +41,7 @@ class ScrapeSource:
         self.clock = clock
         self.problems = Problems()
         self.last_errors: dict[str, str] = {}
+        self._hash_ids: dict[str, dict[tuple[int, int], int]] = {}
         self._client = httpx.Client(timeout=timeout_s, transport=transport,
                                     headers={"Accept": ACCEPT})
 
@@ -56,7 +57,9 @@ class ScrapeSource:
             body = self._get(url)
             if body is None:
                 continue
-            parser = TextParser(self.registry, url, self.problems, default_ts_s=now_s)
+            # the label-set hashes of a target barely change between scrapes: keep them
+            parser = TextParser(self.registry, url, self.problems, default_ts_s=now_s,
+                                _hash_ids=self._hash_ids.setdefault(url, {}))
             parser.feed(body)
             t, s, v = parser.finish()
             if not parser.is_openmetrics and t.size and (t > now_s * 10).any():
