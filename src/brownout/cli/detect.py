@@ -7,6 +7,7 @@ run the engine, write the findings file atomically, print a table for people.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 import numpy as np
