@@ -78,9 +78,23 @@ class TruthFault:
     note: str = ""
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return finite_json(value.item())
+    return value
+
+
 def write_findings(ff: FindingsFile, path: str | Path) -> None:
-    """Write a findings file atomically."""
-    atomic_write_text(path, json.dumps(ff.to_json(), indent=2, allow_nan=False) + "\n")
+    """Write a findings file atomically; non-finite evidence numbers become null."""
+    atomic_write_text(path, json.dumps(finite_json(ff.to_json()), indent=2, allow_nan=False)
+                      + "\n")
 
 
 def _finding(raw: Any, where: str, label: str, notice: bool) -> Finding:

@@ -106,3 +106,25 @@ def test_prometheus_retries_then_reports_down(registry) -> None:
                             transport=httpx.MockTransport(refuse), sleep=lambda _s: None)
     with pytest.raises(SourceError, match=r"127\.0\.0\.1:1 is unavailable after 2 attempts"):
         down.fetch(100.0)
+
+
+def test_prometheus_failure_mid_fetch_loses_nothing(registry) -> None:
+    fake = FakePrometheus()
+    down = {"on": False}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        start = float(parse_qs(request.url.query.decode())["start"][0])
+        if down["on"] and start > 1000.0:  # the second chunk onwards fails
+            return httpx.Response(503, text="down")
+        return fake(request)
+
+    src = PrometheusSource("http://prom:9090", registry, 1000.0, step_s=15, chunk_s=300,
+                           families=("DCGM_FI_DEV_GPU_TEMP",), retries=2,
+                           transport=httpx.MockTransport(handle), sleep=lambda _s: None)
+    down["on"] = True
+    with pytest.raises(SourceError):
+        src.fetch(1000.0 + 899)
+    down["on"] = False
+    frame = src.fetch(1000.0 + 899)
+    t, _, _ = frame.metric(metric_id("DCGM_FI_DEV_GPU_TEMP"))
+    assert t.min() == 1000.0 and len(np.unique(t)) == 60  # the first chunk is read again

@@ -118,3 +118,14 @@ def test_reader_counts_counter_resets(tmp_path: Path, topo) -> None:
     _, problems = read_recording([tmp_path / "r.om"], SeriesRegistry(topo))
     assert problems.counter_resets == 2
     assert any("2 counter resets" in line for line in problems.summary_lines())
+
+
+def test_findings_with_nan_evidence_are_written_as_null(tmp_path: Path) -> None:
+    from brownout.findings import FindingsFile, read_findings, write_findings
+
+    f = Finding("f-1", "gpu_degraded", "n0001/gpu3", "gpu", 10.0, 70.0, 0.9, "major", "slow",
+                {"peer_clock_mhz": float("nan"), "series": [1.0, float("inf")],
+                 "n": np.float64(2.5)})
+    write_findings(FindingsFile("c", (f,)), tmp_path / "f.json")
+    back = read_findings(tmp_path / "f.json").findings[0]
+    assert back.evidence == {"peer_clock_mhz": None, "series": [1.0, None], "n": 2.5}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brownout.telemetry.frame import Frame
 from brownout.telemetry.series import SeriesRegistry
 from brownout.telemetry.sources.files import read_recording
 from brownout.telemetry.sources.prometheus import PrometheusSource
@@ -38,7 +39,7 @@ def _recording(path: Path, rng: np.random.Generator) -> None:
                     + "\n")
 
 
-def _rows(frame) -> set[tuple[int, int, float, float]]:
+def _rows(frame: Frame) -> set[tuple[int, int, float, float]]:
     tab = frame.table
     return {(int(tab.metric[s]), int(tab.component[s]), round(float(t), 3), float(v))
             for t, s, v in zip(frame.t_s, frame.series, frame.value, strict=True)}

@@ -44,14 +44,19 @@ from brownout.telemetry.metrics import BY_NAME
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _block(name: str, labels: list[str], values: np.ndarray[Any, Any]) -> list[str]:
-    """One family in Prometheus text 0.0.4 (no timestamps, as exporters serve it)."""
+def _block(name: str, labels: list[str], values: np.ndarray[Any, Any], stamp: str = ""
+           ) -> list[str]:
+    """One family in Prometheus text 0.0.4 (no timestamps, as exporters serve it).
+
+    ``stamp`` (" <unix ms>", or "") is appended to every sample when the
+    cluster serves simulated-time timestamps.
+    """
     keep = ~np.isnan(values)
     if not keep.any():
         return []
     out = [f"# TYPE {name} {BY_NAME[name].kind}"]
     vals = value_strings(name, values[keep])
-    out += [f"{name}{{{lab}}} {v}" for lab, v in
+    out += [f"{name}{{{lab}}} {v}{stamp}" for lab, v in
             zip([lab for lab, k in zip(labels, keep.tolist(), strict=True) if k], vals,
                 strict=True)]
     return out
@@ -65,11 +70,18 @@ class LiveCluster:
         seed: overrides the scenario's seed.
         speed: simulated seconds per wall second (1.0 = real time).
         sleep: how to wait between ticks (injected for tests).
+        timestamps: stamp every sample with the simulated time (unix ms), so a
+            Prometheus scraping an accelerated cluster stores the samples at
+            simulated instants instead of its own wall-clock scrape times
+            (Prometheus honours exposition timestamps by default). Anchor the
+            scenario's ``start_s`` within the last hour of wall time, or
+            Prometheus rejects the samples as too old.
     """
 
     def __init__(self, scenario: Scenario, seed: int | None = None, speed: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, timestamps: bool = False) -> None:
         self.sim = Simulation(scenario, seed)
+        self.timestamps = timestamps
         self.speed = max(speed, 1e-6)
         self.lock = threading.Lock()
         self._sleep = sleep
@@ -89,24 +101,30 @@ class LiveCluster:
             if sim.effects.node_silent[node]:
                 return None
             gpu, nic, _ = scrape(sim, sim.effects.node_silent)
+            stamp = self._stamp()
         topo = sim.topology
         gsl = slice(int(topo.gpu_offset[node]), int(topo.gpu_offset[node + 1]))
         nics = np.flatnonzero(topo.nic_node == node)
         lines: list[str] = []
         for m in GPU_METRICS:
-            lines += _block(m, list(sim.labels.gpu_text[gsl]), gpu[m][gsl])
+            lines += _block(m, list(sim.labels.gpu_text[gsl]), gpu[m][gsl], stamp)
         for m in NIC_METRICS:
-            lines += _block(m, [self._nic_labels[k] for k in nics], nic[m][nics])
+            lines += _block(m, [self._nic_labels[k] for k in nics], nic[m][nics], stamp)
         return "\n".join(lines) + "\n"
 
     def render_fabric(self) -> str:
         """Current exposition of every switch port."""
         with self.lock:
             _, _, port = scrape(self.sim, self.sim.effects.node_silent)
+            stamp = self._stamp()
         lines: list[str] = []
         for m in PORT_METRICS:
-            lines += _block(m, list(self.sim.labels.port_text), port[m])
+            lines += _block(m, list(self.sim.labels.port_text), port[m], stamp)
         return "\n".join(lines) + "\n"
+
+    def _stamp(self) -> str:
+        """The sample-timestamp suffix: a space and simulated unix ms, or empty (under the lock)."""
+        return f" {round(self.sim.now() * 1000)}" if self.timestamps else ""
 
     # ---------------------------------------------------------------- running
     def step(self) -> None:
@@ -159,13 +177,14 @@ class LiveCluster:
     def prometheus_config(self, interval_s: float = 30.0) -> str:
         """``scrape_configs`` for prometheus.yml covering every endpoint."""
         topo = self.sim.topology
+        every = f"{max(round(interval_s / self.speed * 1000), 1)}ms"  # "0.5s" is no duration
         out = ["scrape_configs:", "  - job_name: brownout-sim-nodes",
-               f"    scrape_interval: {interval_s / self.speed:.3g}s", "    static_configs:"]
+               f"    scrape_interval: {every}", "    static_configs:"]
         for i, node in enumerate(topo.nodes):
             out += [f"      - targets: ['127.0.0.1:{self.port_base + i}']",
                     f"        labels: {{instance: '{node.name}:9100'}}"]
         out += ["  - job_name: brownout-sim-fabric",
-                f"    scrape_interval: {interval_s / self.speed:.3g}s", "    static_configs:",
+                f"    scrape_interval: {every}", "    static_configs:",
                 f"      - targets: ['127.0.0.1:{self.port_base + topo.n_nodes}']"]
         return "\n".join(out) + "\n"
 
@@ -185,7 +204,10 @@ def _handler(render: Callable[[], str | None]) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", CONTENT_TYPE)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the scraper gave up (its scrape timeout): not our error
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             return

@@ -66,14 +66,23 @@ class PrometheusSource:
 
         Query points lie on ``start_s + k * step_s``; each chunk covers at most
         ``chunk_s`` seconds and the next chunk starts one step after the last.
+        The cursor moves only when the whole fetch succeeded: if Prometheus
+        fails part-way, the next fetch reads the same span again, so nothing
+        read before the failure is lost. In raw mode a sample exactly on a
+        chunk border (range selectors are closed at both ends in Prometheus
+        2.x) is kept once.
         """
         frames = []
         per_chunk = max(int(self.chunk_s // self.step_s), 1)
-        while self._next_s <= until_s:
-            n = min(int((until_s - self._next_s) // self.step_s), per_chunk - 1)
-            end_s = self._next_s + n * self.step_s
-            frames.append(self._chunk(self._next_s, end_s))
-            self._next_s = end_s + self.step_s
+        next_s = self._next_s
+        while next_s <= until_s:
+            n = min(int((until_s - next_s) // self.step_s), per_chunk - 1)
+            end_s = next_s + n * self.step_s
+            t, s, v = self._chunk(next_s, end_s)
+            keep = (t > next_s - self.step_s) & (t <= end_s) if self.raw else slice(None)
+            frames.append((t[keep], s[keep], v[keep]))
+            next_s = end_s + self.step_s
+        self._next_s = next_s
         if not frames:
             return Frame.empty(self.registry.table())
         return Frame.from_unsorted(np.concatenate([f[0] for f in frames]),
