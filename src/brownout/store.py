@@ -8,6 +8,7 @@ The policy journal lives in its own module (``brownout.policy.journal``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -64,15 +65,23 @@ class Store:
                   "entity": tab.entity, "component": tab.component, "port": tab.port,
                   "node": tab.node}
         samples = {"t_s": frame.t_s, "series": frame.series, "value": frame.value}
+        meta = [name, cluster, len(frame), frame.start_s if len(frame) else None,
+                frame.end_s if len(frame) else None, json.dumps(problems or {})]
+        try:
+            self._save(name, meta, series, samples)
+        except duckdb.Error as exc:  # disk full, read-only file: one clear line, nothing kept
+            raise InputError(f"{self.path}: cannot write recording '{name}' "
+                             f"({_one_line(exc)})") from exc
+
+    def _save(self, name: str, meta: list[Any], series: dict[str, Any],
+              samples: dict[str, Any]) -> None:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
             for table in ("recordings", "series", "samples"):
                 key = "name" if table == "recordings" else "recording"
                 con.execute(f"DELETE FROM {table} WHERE {key} = ?", [name])  # noqa: S608
-            con.execute("INSERT INTO recordings VALUES (?, ?, ?, ?, ?, ?)",
-                        [name, cluster, len(frame), frame.start_s if len(frame) else None,
-                         frame.end_s if len(frame) else None, json.dumps(problems or {})])
+            con.execute("INSERT INTO recordings VALUES (?, ?, ?, ?, ?, ?)", meta)
             con.register("_series_in", series)
             con.execute("INSERT INTO series SELECT * FROM _series_in")
             con.register("_samples_in", samples)
@@ -80,7 +89,8 @@ class Store:
                         [name])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed write may have ended it already
+                con.execute("ROLLBACK")
             raise
         finally:
             for view in ("_series_in", "_samples_in"):
@@ -115,11 +125,20 @@ class Store:
 
     # findings ----------------------------------------------------------------
     def upsert_finding(self, f: Finding, resolved_at: float | None = None) -> None:
-        """Insert or update a finding (its lifecycle: opened, updated, resolved)."""
-        self.con.execute(
-            "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [f.id, f.kind, f.component, f.component_type, f.onset, f.detected_at, resolved_at,
-             f.confidence, f.severity, f.summary, json.dumps(f.evidence), f.recommended_action])
+        """Insert or update a finding (its lifecycle: opened, updated, resolved).
+
+        Raises:
+            InputError: the store cannot be written (disk full, read-only).
+        """
+        try:
+            self.con.execute(
+                "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [f.id, f.kind, f.component, f.component_type, f.onset, f.detected_at,
+                 resolved_at, f.confidence, f.severity, f.summary, json.dumps(f.evidence),
+                 f.recommended_action])
+        except duckdb.Error as exc:
+            raise InputError(f"{self.path}: cannot write finding {f.id} "
+                             f"({_one_line(exc)})") from exc
 
     def findings(self, kind: str | None = None) -> list[Finding]:
         """Stored findings, optionally of one kind, in detection order."""
@@ -129,6 +148,10 @@ class Store:
                 else self.con.execute(sql + " ORDER BY detected_at")).fetchall()
         return [Finding(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]),
                         r[10]) for r in rows]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _rekey(frame: Frame, registry: SeriesRegistry) -> Frame:

@@ -7,6 +7,7 @@ and their message names the file. Case counts are reported in docs/reliability.m
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ from brownout.topology.hostlist import expand
 from brownout.topology.loader import from_dict, load_topology
 from brownout.topology.slurm_conf import import_slurm_topology
 
-FUZZ = settings(max_examples=200, deadline=None,
+SCALE = int(os.environ.get("BROWNOUT_FUZZ_SCALE", "1"))  # deep runs: docs/reliability.md
+FUZZ = settings(max_examples=200 * SCALE, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))
 _json = st.recursive(_json_leaf, lambda c: st.one_of(st.lists(c, max_size=4),
@@ -171,4 +173,21 @@ def test_label_explosion_maps_to_one_series_with_bounded_caches(tmp_path: Path,
     frame, problems = read_recording([rec], reg)
     assert len(frame) == n and len(frame.table) == 1
     assert problems.malformed_count == 0
-    assert len(reg._by_key) <= 1000 and reg.key_cache_resets >= 1
+    assert len(reg._by_key) <= reg.key_cache_limit <= 1000 + 2 and reg.key_cache_resets >= 1
+
+
+_ROW = {"ts": 1.0, "job": "j", "step": 1, "rank": 0, "compute_s": 1.0, "comm_s": 0.5}
+
+
+@pytest.mark.parametrize(("extra", "kept"), [
+    ({"rank": 2**31}, 0), ({"rank": -2**31 - 1}, 0), ({"step": 2**63}, 0), ({"gpu": 2**40}, 0),
+    ({"stage": 2**31}, 0), ({"stage": "1"}, 0), ({"stage": None}, 1), ({"rank": 2**31 - 1}, 1),
+])
+def test_step_rows_found_by_the_deep_run(tmp_path: Path, extra: dict, kept: int) -> None:
+    """Found by the deep fuzz run: int32 overflow and ``"stage": null`` crashed the reader."""
+    problems = Problems()
+    path = _file(tmp_path, "s.jsonl", (json.dumps({**_ROW, **extra}) + "\n").encode())
+    steps = read_steps(path, generate_topology(2), problems)
+    assert len(steps) == kept and problems.malformed_count == 1 - kept
+    if kept and "stage" in extra:
+        assert steps.stage.tolist() == [-1]

@@ -57,8 +57,8 @@ def _truth(rec: Path) -> tuple[str, str]:
 
 
 def _false(findings: list[dict], component: str) -> list[dict]:
-    node = component.split("/", maxsplit=1)[0]
-    return [f for f in findings if f["component"].split("/")[0] != node]
+    """Findings other than the injected fault (any kind on any component, its node included)."""
+    return [f for f in findings if f["component"] != component]
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
@@ -75,12 +75,12 @@ def test_mutated_recording_degrades_gracefully(recordings: dict[int, Path], tmp_
     err = capsys.readouterr().err
     assert (kind, component) in {(f["kind"], f["component"]) for f in got["findings"]}
     false = _false(got["findings"], component)
-    if name in ("clock_skew", "everything"):
-        # known detect limitation (reported): a node whose clock is minutes behind looks
-        # silent at the end of a recording; each such finding shows its last sample time
+    if name == "everything":
+        # known (reported): a node skewed under the detection threshold, relative to a fleet
+        # median that is itself off, can look silent at the end; it shows its last sample
         assert all(f["kind"] == "telemetry_loss" and "last_sample_at" in f["evidence"]
                    for f in false)
-        assert len(false) <= 4  # at most the nodes whose clock runs behind
+        assert len(false) <= 1
     else:
         assert len(false) <= len(_false(clean["findings"], component))
     if name in ("nonfinite", "everything"):
@@ -107,3 +107,15 @@ def test_counter_resets_are_explained(recordings: dict[int, Path], tmp_path: Pat
     capsys.readouterr()
     _detect(rec, tmp_path / "m", tmp_path / "out.json")
     assert "counter resets" in capsys.readouterr().err
+
+
+@pytest.mark.xfail(reason="detect (reported): skew is estimated against the fleet median, not "
+                          "the step-log clock; a sub-threshold residual plus the median's own "
+                          "offset reads as telemetry_loss", strict=False)
+def test_everything_at_once_has_no_false_findings(recordings: dict[int, Path],
+                                                  tmp_path: Path) -> None:
+    rec = recordings[SEEDS[0]]
+    _, component = _truth(rec)
+    mutate_recording(rec / "metrics", tmp_path / "m", MUTATIONS["everything"], 1)
+    got = _detect(rec, tmp_path / "m", tmp_path / "out.json")
+    assert _false(got["findings"], component) == []

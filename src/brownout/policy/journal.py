@@ -71,6 +71,10 @@ class Entry:
         return PastAction(a.kind, a.node, a.finding_id, self.decided_at_s, self.status)
 
 
+class JournalWriteError(InputError):
+    """The journal cannot be written (disk full, read-only): nothing was recorded or done."""
+
+
 class Journal:
     """A durable action journal in one SQLite file.
 
@@ -105,13 +109,26 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction; a write that cannot be made (disk full) is a JournalWriteError."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise JournalWriteError(f"{self.path}: cannot write the journal ({exc})") from exc
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # full, read-only, locked
+                raise JournalWriteError(f"{self.path}: cannot write the journal ({exc})"
+                                        ) from exc
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise JournalWriteError(f"{self.path}: cannot write the journal ({exc})") from exc
 
     # writing -------------------------------------------------------------
     def decide(self, decided: Iterable[tuple[Action, str, float | None]],

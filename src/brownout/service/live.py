@@ -29,7 +29,7 @@ from brownout.executors.base import Executor
 from brownout.findings import Finding, FindingsFile, write_findings
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller, StepReport
-from brownout.policy.journal import Journal
+from brownout.policy.journal import Journal, JournalWriteError
 from brownout.recovery.ledger import build_ledger
 from brownout.service.feeds import Feed
 from brownout.service.history import SignalHistory
@@ -133,6 +133,9 @@ class LiveController:
         self._ticks = 0
         self._version = 0
         self._persisted = (-1, -1)
+        self._write_error = ""  # findings.json / goodput.json cannot be written (disk full)
+        self._store_error = ""  # the embedded store cannot be written
+        self._journal_error = ""  # the journal cannot be written: the policy is paused
         self._store: Store | None = None
         if self.settings.state_dir is not None:
             self.settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -152,8 +155,13 @@ class LiveController:
         self._ingest(frame, steps)
         self.engine.push(frame, steps)
         self.engine.advance(min(until_s, self.feed.watermark_s()))
-        report = self.policy.step(*self._open())
-        self._after_step(report)
+        try:
+            report = self.policy.step(*self._open())
+        except JournalWriteError as exc:  # nothing is decided or done without the journal
+            self._journal_error = f"{exc}: decisions and actions paused"
+        else:
+            self._journal_error = ""
+            self._after_step(report)
         self.history.push(now_s, frame, steps)
         self._refresh_ledger(now_s)
         self._ticks += 1
@@ -232,16 +240,22 @@ class LiveController:
         mark = (len(res.findings) + len(res.notices), len(self._goodput_hist))
         if out is None or mark == self._persisted:
             return
-        self._persisted = mark
-        write_findings(FindingsFile(res.cluster, res.findings, res.notices),
-                       out / "findings.json")
         body = {"jobs": {j.job: j.to_json() for j in self._goodput},
                 "history": [p.to_json() for p in self._goodput_hist]}
-        atomic_write_text(out / "goodput.json", json.dumps(body, allow_nan=False) + "\n")
+        try:
+            write_findings(FindingsFile(res.cluster, res.findings, res.notices),
+                           out / "findings.json")
+            atomic_write_text(out / "goodput.json", json.dumps(body, allow_nan=False) + "\n")
+        except OSError as exc:  # disk full: keep detecting and acting, say so, retry next tick
+            self._write_error = f"state dir {out}: cannot write ({exc.strerror or exc})"
+            return
+        self._persisted = mark
+        self._write_error = ""
 
     # the snapshot -------------------------------------------------------------
     def _snapshot(self) -> ControllerState:
         self._version += 1
+        self._store_error = ""  # set again below if a finding still cannot be stored
         journal = self.policy.journal
         states = journal.node_states()
         findings = tuple(self._view(f, False) for f in self.engine.tracker.findings())
@@ -280,7 +294,11 @@ class LiveController:
                            None if notice else self.history.series(f.kind, f.component))
         self._views[(notice, f.id)] = (mark, view)
         if self._store is not None and not notice:  # the embedded store keeps the lifecycle
-            self._store.upsert_finding(g, view.resolved_at_s)
+            try:
+                self._store.upsert_finding(g, view.resolved_at_s)
+            except InputError as exc:  # disk full: the finding is still served and acted on
+                self._store_error = str(exc)
+                del self._views[(notice, f.id)]  # stored again on a later snapshot
         return view
 
     def _gpu_health(self, findings: tuple[FindingView, ...],
@@ -312,6 +330,8 @@ class LiveController:
             (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
             rate = (s1 - s0) / (t1 - t0)
         degraded = list(self.feed.degraded())
+        degraded.extend(e for e in (self._journal_error, self._write_error, self._store_error)
+                        if e)
         if self._breaker.open:
             degraded.append(f"circuit breaker open: {self._breaker.reason}")
         mode = self.policy.config.approval_mode

@@ -101,7 +101,8 @@ def build_steps(rows: Iterable[dict[str, Any]], topology: Topology | None = None
         cols["gpu"].append(r.get("gpu", -1))
         cols["compute_s"].append(r["compute_s"])
         cols["comm_s"].append(r["comm_s"])
-        cols["stage"].append(r.get("stage", -1))
+        stage = r.get("stage")
+        cols["stage"].append(-1 if stage is None else stage)  # null: not pipelined
     return _columns(cols, tuple(jobs), () if topology else tuple(nodes))
 
 
@@ -140,12 +141,21 @@ def _check_row(row: Any) -> str | None:
             return f"'{key}' must be a finite number"
     if row["compute_s"] < 0 or row["comm_s"] < 0:
         return "compute_s and comm_s must not be negative"
-    node, gpu = row.get("node"), row.get("gpu", 0)
+    node, gpu, stage = row.get("node"), row.get("gpu", 0), row.get("stage")
     if node is not None and not isinstance(node, str):
         return "'node' must be a string"
     if isinstance(gpu, bool) or not isinstance(gpu, int):
         return "'gpu' must be an integer"
+    if stage is not None and (isinstance(stage, bool) or not isinstance(stage, int)):
+        return "'stage' must be an integer"
+    for key, limit in _INT_LIMITS.items():  # the columns' integer widths
+        v = row.get(key)
+        if isinstance(v, int) and not -limit <= v < limit:
+            return f"'{key}' is out of range"
     return None
+
+
+_INT_LIMITS = {"step": 2**63, "rank": 2**31, "gpu": 2**31, "stage": 2**31}
 
 
 def iter_step_rows(path: str | Path, problems: Problems, strict: bool = False
