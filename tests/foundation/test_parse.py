@@ -199,3 +199,14 @@ def test_parser_never_crashes_on_arbitrary_bytes(data, native) -> None:
                          use_native=native)
     assert t.size == s.size == v.size
     assert np.isfinite(v).all()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_escaped_quotes_and_braces_inside_label_values(registry, native) -> None:
+    body = (f'{TEMP}{{note="a \\"quoted\\" }} value",gpu="0",Hostname="n0001"}} 41 1700000000\n'
+            f'{TEMP}{{note="ends in backslash \\\\",gpu="1",Hostname="n0001"}} 42 1700000000\n'
+            "# EOF\n").encode()
+    problems = Problems()
+    t, s, v = parse_text(body, registry, problems=problems, use_native=native)
+    assert problems.malformed_count == 0
+    assert sorted(v.tolist()) == [41.0, 42.0] and len(set(s.tolist())) == 2

@@ -25,20 +25,34 @@ static int is_name_char(unsigned char c, int first) {
     return !first && c >= '0' && c <= '9';
 }
 
+/* Past the closing quote of a label value that opens at p (p points at '"'),
+ * or NULL. memchr skips the value's body; a quote preceded by an odd number
+ * of backslashes is escaped and does not close it. */
+static const char *skip_quoted(const char *p, const char *end) {
+    const char *q = p + 1;
+    for (;;) {
+        q = memchr(q, '"', (size_t)(end - q));
+        if (!q) return NULL;
+        const char *b = q;
+        while (b > p + 1 && b[-1] == '\\') b--;
+        if (((q - b) & 1) == 0) return q + 1;
+        q++;
+    }
+}
+
 /* End of the series key starting at p (exclusive), or NULL if malformed. */
 static const char *key_end(const char *p, const char *end) {
     if (p >= end || !is_name_char((unsigned char)*p, 1)) return NULL;
     while (p < end && is_name_char((unsigned char)*p, 0)) p++;
     if (p < end && *p == '{') {
-        int quoted = 0;
-        for (p++; p < end; p++) {
-            if (quoted) {
-                if (*p == '\\') { p++; continue; }
-                if (*p == '"') quoted = 0;
-            } else if (*p == '"') {
-                quoted = 1;
+        for (p++; p < end;) {
+            if (*p == '"') {
+                p = skip_quoted(p, end);
+                if (!p) return NULL;
             } else if (*p == '}') {
                 return p + 1;
+            } else {
+                p++;
             }
         }
         return NULL;
