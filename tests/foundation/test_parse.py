@@ -207,6 +207,6 @@ def test_escaped_quotes_and_braces_inside_label_values(registry, native) -> None
             f'{TEMP}{{note="ends in backslash \\\\",gpu="1",Hostname="n0001"}} 42 1700000000\n'
             "# EOF\n").encode()
     problems = Problems()
-    t, s, v = parse_text(body, registry, problems=problems, use_native=native)
+    _, s, v = parse_text(body, registry, problems=problems, use_native=native)
     assert problems.malformed_count == 0
     assert sorted(v.tolist()) == [41.0, 42.0] and len(set(s.tolist())) == 2
