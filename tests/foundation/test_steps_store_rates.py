@@ -7,15 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from brownout.errors import InputError, ParseError
 from brownout.findings import Finding
 from brownout.store import Store
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.problems import Problems
-from brownout.telemetry.rates import counter_rates, increase_since
 from brownout.telemetry.series import SeriesRegistry
 from brownout.telemetry.sources.files import read_recording
 from brownout.telemetry.steps import read_steps
@@ -87,27 +84,10 @@ def test_store_findings_lifecycle(tmp_path: Path) -> None:
     assert store.findings("gpu_degraded") == [f]
 
 
-def test_counter_resets_are_not_negative_rates() -> None:
-    t = np.array([0, 30, 60, 90, 0, 30], dtype=float)
-    c = np.array([0, 0, 0, 0, 1, 1], dtype=np.int32)
-    v = np.array([100, 160, 10, 40, 5, 5], dtype=float)  # component 0 resets at t=60
-    r = counter_rates(t, c, v)
-    assert r.resets == 1
-    assert (r.per_s >= 0).all()
-    assert r.per_s[r.component == 0].tolist() == [2.0, 10 / 30, 1.0]
-    assert increase_since(t, c, v, 2).tolist() == [60 + 10 + 30, 0]
+def test_detect_counts_and_reports_counter_resets(tmp_path: Path, topo, capsys) -> None:
+    from brownout.cli.main import main
+    from brownout.topology.loader import write_topology
 
-
-@settings(max_examples=80, deadline=None)
-@given(st.lists(st.floats(0, 1e6), min_size=2, max_size=40))
-def test_rates_never_negative_for_any_series(values) -> None:
-    v = np.array(values)
-    r = counter_rates(np.arange(v.size, dtype=float), np.zeros(v.size, np.int32), v)
-    assert (r.per_s >= 0).all()
-    assert r.resets == int((np.diff(v) < 0).sum())
-
-
-def test_reader_counts_counter_resets(tmp_path: Path, topo) -> None:
     lines = "".join(
         f'node_infiniband_port_transmit_wait_total{{device="mlx5_0",port="1",'
         f'instance="n0001:9100"}} {v} {1_700_000_000 + 30 * i}\n'
@@ -115,9 +95,14 @@ def test_reader_counts_counter_resets(tmp_path: Path, topo) -> None:
     gauge = om_line("DCGM_FI_DEV_GPU_TEMP", "n0001", 0, "40", "1700000000") + om_line(
         "DCGM_FI_DEV_GPU_TEMP", "n0001", 0, "30", "1700000030")  # a gauge going down is fine
     (tmp_path / "r.om").write_text(lines + gauge + "# EOF\n")
-    _, problems = read_recording([tmp_path / "r.om"], SeriesRegistry(topo))
-    assert problems.counter_resets == 2
-    assert any("2 counter resets" in line for line in problems.summary_lines())
+    write_topology(topo, tmp_path / "t.yaml")
+    code = main(["detect", "--topology", str(tmp_path / "t.yaml"), "--metrics",
+                 str(tmp_path / "r.om"), "--out", str(tmp_path / "f.json"), "--quiet"])
+    assert code == 0
+    assert "2 counter resets" in capsys.readouterr().err
+    notices = json.loads((tmp_path / "f.json").read_text())["notices"]
+    assert [n["evidence"]["counter_resets"] for n in notices
+            if n["kind"] == "exporter_restart"] == [2]
 
 
 def test_findings_with_nan_evidence_are_written_as_null(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def command(  # noqa: PLR0917 - click passes every option positionally
     engine = Engine(topo, config=EngineConfig(tick_s=tick_s))
     engine.push(frame if (metrics or prometheus) else None, steps)
     result = engine.finish()
+    problems.counter_resets += engine.state.counter_resets  # counted once, where rates are made
     notices = _problem_notices(topo, problems, frame, steps) + _skew_notices(topo, skews, frame)
     result = FindingsFile(result.cluster, result.findings, result.notices + notices)
     write_findings(result, out)

@@ -108,11 +108,12 @@ class TextParser:
             return
         if isinstance(chunk, memoryview):
             chunk = chunk.tobytes()
-        lay: _Layout | None = _Layout.of(chunk)
+        layout = _Layout.of(chunk)
+        lay: _Layout | None = layout
         if self._seen_eof:
             self._after_eof = self._after_eof or bool(chunk.strip())
         elif b"#" in chunk:
-            lay = self._strip_comments(_Layout.of(chunk))
+            lay = self._strip_comments(layout)
         if lay is _CAREFUL:
             self._slow(chunk)
         elif lay is not None and lay.ends.size:

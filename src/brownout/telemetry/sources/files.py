@@ -14,7 +14,6 @@ import numpy as np
 
 from brownout.errors import ParseError
 from brownout.telemetry.frame import Frame
-from brownout.telemetry.metrics import METRICS
 from brownout.telemetry.parse import TextParser
 from brownout.telemetry.problems import Problems
 from brownout.telemetry.series import SeriesRegistry
@@ -74,18 +73,7 @@ def read_recording(paths: Iterable[str | Path], registry: SeriesRegistry,
         return Frame.empty(registry.table()), problems
     frame = Frame.from_unsorted(np.concatenate(ts), np.concatenate(ss).astype(np.int32),
                                 np.concatenate(vs), registry.table())
-    problems.counter_resets += count_counter_resets(frame)
     return frame, problems
-
-
-def count_counter_resets(frame: Frame) -> int:
-    """How many times a counter series went down (exporter restart, wrap) in ``frame``."""
-    counters = np.array([m.kind == "counter" for m in METRICS])
-    mask = counters[frame.table.metric[frame.series]]
-    series, value = frame.series[mask], frame.value[mask]
-    order = np.argsort(series, kind="stable")  # per series, still in time order
-    s, v = series[order], value[order]
-    return int(((s[1:] == s[:-1]) & (v[1:] < v[:-1])).sum())
 
 
 class FileSource:
