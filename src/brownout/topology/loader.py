@@ -119,10 +119,13 @@ def _node(merged: Mapping[str, Any], label: str, where: str) -> NodeSpec:
     if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 64:
         raise TopologyError(where, label, "'gpus' must be an integer from 0 to 64")
     leaf = str(merged["leaf"])
+    nvlink = merged.get("nvlink_domain")
+    if nvlink is not None and (not isinstance(nvlink, str) or not nvlink):
+        raise TopologyError(where, label, "'nvlink_domain' must be a non-empty string")
     nics = _nics(merged.get("nics"), gpus, leaf, label, where)
     return NodeSpec(name=name, rack=str(merged["rack"]), cooling=str(merged["cooling"]),
                     leaf=leaf, gpus=gpus, gpu_model=str(merged.get("gpu_model", DEFAULT_GPU_MODEL)),
-                    nics=nics)
+                    nics=nics, nvlink_domain=nvlink)
 
 
 def _nics(raw: Any, gpus: int, leaf: str, label: str, where: str) -> tuple[NicSpec, ...]:
@@ -169,6 +172,8 @@ def to_dict(topo: Topology) -> dict[str, Any]:
     for n in topo.nodes:
         entry: dict[str, Any] = {"name": n.name, "rack": n.rack, "cooling": n.cooling,
                                  "leaf": n.leaf, "gpus": n.gpus, "gpu_model": n.gpu_model}
+        if n.nvlink_domain:
+            entry["nvlink_domain"] = n.nvlink_domain
         default_nics = tuple(NicSpec(f"mlx5_{i}", i, n.leaf) for i in range(n.gpus))
         if n.nics != default_nics:
             entry["nics"] = [{"device": c.device, "gpu": c.gpu, "switch": c.switch}

@@ -40,6 +40,7 @@ class NodeSpec:
     gpus: int
     gpu_model: str
     nics: tuple[NicSpec, ...]
+    nvlink_domain: str | None = None  # rack-scale NVLink domain (GB200 NVL72); None: in-node only
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class Topology:
     nic_switch: IntArray = field(repr=False)
     nic_device: tuple[str, ...] = field(repr=False)
     nic_index: dict[tuple[int, str], int] = field(repr=False)
+    nvlink_domains: tuple[str, ...] = field(default=(), repr=False)
+    node_nvlink: IntArray = field(default_factory=lambda: np.zeros(0, np.int32), repr=False)
 
     @classmethod
     def build(
@@ -100,6 +103,8 @@ class Topology:
         gpu_node = np.repeat(np.arange(len(nodes), dtype=np.int32), counts)
         gpu_local = (np.arange(int(offset[-1]), dtype=np.int32) - offset[gpu_node]).astype(np.int32)
         nic_rows = [(i, nic) for i, n in enumerate(nodes) for nic in n.nics]
+        nvlink_domains = tuple(dict.fromkeys(n.nvlink_domain for n in nodes if n.nvlink_domain))
+        nvl_index = {d: k for k, d in enumerate(nvlink_domains)}
         return cls(
             name=name, nodes=nodes, switches=switches,
             node_index=node_index, switch_index=switch_index,
@@ -112,6 +117,9 @@ class Topology:
             nic_switch=np.array([switch_index[c.switch] for _, c in nic_rows], dtype=np.int32),
             nic_device=tuple(c.device for _, c in nic_rows),
             nic_index={(i, c.device): k for k, (i, c) in enumerate(nic_rows)},
+            nvlink_domains=nvlink_domains,
+            node_nvlink=np.array([nvl_index.get(n.nvlink_domain or "", -1) for n in nodes],
+                                 dtype=np.int32),
         )
 
     # sizes ---------------------------------------------------------------
@@ -151,6 +159,10 @@ class Topology:
         """Cooling-domain index of every GPU."""
         return self.node_cooling[self.gpu_node]
 
+    def gpu_nvlink(self) -> IntArray:
+        """NVLink-domain index of every GPU; -1 where NVLink stays inside the node."""
+        return self.node_nvlink[self.gpu_node]
+
     def gpu_leaf(self) -> IntArray:
         """Leaf-switch index (of the node) of every GPU."""
         return self.node_leaf[self.gpu_node]
@@ -171,7 +183,8 @@ class Topology:
                 return "gpu" if int(part[3:]) < self.nodes[i].gpus else None
             return "nic" if (i, part) in self.nic_index else None
         for kind, names in (("node", self.node_index), ("switch", self.switch_index),
-                            ("cooling", self.cooling_domains), ("rack", self.racks)):
+                            ("cooling", self.cooling_domains), ("rack", self.racks),
+                            ("nvlink_domain", self.nvlink_domains)):
             if component in names:
                 return kind
         return "cluster" if component == self.name else None
