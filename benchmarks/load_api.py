@@ -28,10 +28,11 @@ import httpx
 
 from brownout.clock import WallClock
 from brownout.detect.engine import EngineConfig, replay
+from brownout.executors.simulator import SimulatorExecutor
 from brownout.policy.config import PolicyConfig
 from brownout.policy.journal import Journal
 from brownout.service.auth import load_or_create_token
-from brownout.service.feeds import SimulatorExecutor, SimulatorFeed
+from brownout.service.feeds import SimulatorFeed
 from brownout.service.live import LiveController
 from brownout.service.runner import ControllerRunner, ScaledClock
 from brownout.service.server import service

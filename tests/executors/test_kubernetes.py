@@ -12,7 +12,6 @@ from k8s_replay import FakeApi, ReplayServer, fixture
 
 from brownout.clock import ManualClock
 from brownout.errors import ExecutorError
-from brownout.executors.base import Observation, PermanentExecutorError
 from brownout.executors.kubernetes import TAINT_KEY, KubernetesExecutor
 from brownout.policy.actions import (
     DRAIN_NODE,
@@ -24,6 +23,7 @@ from brownout.policy.actions import (
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller
 from brownout.policy.journal import Journal
+from brownout.policy.ports import Observation, PermanentExecutorError
 from brownout.topology.generate import generate_topology
 
 NODES = [f"n{i:04d}" for i in range(1, 9)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from brownout.clock import ManualClock
-from brownout.executors.base import Observation
 from brownout.findings import Finding
 from brownout.policy.actions import DRAIN_NODE, RETURN_NODE, Action
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller
 from brownout.policy.journal import Journal
+from brownout.policy.ports import Observation
 
 sim_engine = pytest.importorskip("brownout.sim.engine", reason="simulator not available")
 sim_scenario = pytest.importorskip("brownout.sim.scenario", reason="simulator not available")

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 
 from brownout.clock import ManualClock
-from brownout.executors.base import Observation
 from brownout.executors.slurm import SlurmExecutor, parse_scontrol_show_node, parse_sinfo_reasons
 from brownout.findings import Finding
 from brownout.policy.actions import DRAIN_NODE, RETURN_NODE, Action
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller
 from brownout.policy.journal import Journal
+from brownout.policy.ports import Observation
 from brownout.topology.generate import generate_topology
 
 pytestmark = [
@@ -72,7 +72,7 @@ def test_drain_and_resume_a_real_node(ex: SlurmExecutor, node: str) -> None:
 
 
 def test_unknown_to_slurm_is_a_permanent_error(ex: SlurmExecutor) -> None:
-    from brownout.executors.base import PermanentExecutorError
+    from brownout.policy.ports import PermanentExecutorError
     small = SlurmExecutor(["n0001", "zz9999"], notify=lambda _l: None)
     with pytest.raises(PermanentExecutorError):
         small.execute(act(DRAIN_NODE, "zz9999"))

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from brownout.errors import ExecutorError
-from brownout.executors.base import Observation, PermanentExecutorError
 from brownout.executors.slurm import (
     REASON_MAX,
     SlurmExecutor,
@@ -18,6 +17,7 @@ from brownout.executors.slurm import (
     reason_for,
 )
 from brownout.policy.actions import DRAIN_NODE, NOTIFY, RESET_GPU, RESTART_JOB, RETURN_NODE, Action
+from brownout.policy.ports import Observation, PermanentExecutorError
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "slurm"
 NODES = [f"n{i:04d}" for i in range(1, 105)]

@@ -26,10 +26,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.service.conftest import TOKEN
 
-from brownout.executors.base import PermanentExecutorError
 from brownout.executors.kubernetes import KubernetesExecutor
 from brownout.executors.slurm import SlurmExecutor, reason_for
 from brownout.policy.actions import DRAIN_NODE, REBOOT_NODE, RESTART_JOB, RETURN_NODE, Action
+from brownout.policy.ports import PermanentExecutorError
 from brownout.service import auth
 from brownout.service.config import WatchConfig
 from brownout.service.server import DEFAULT_HOST

@@ -8,12 +8,12 @@ from policy_factories import make_finding
 
 from brownout.clock import ManualClock
 from brownout.errors import ExecutorError
-from brownout.executors.base import Observation, PermanentExecutorError
 from brownout.executors.fake import FakeExecutor
 from brownout.policy.actions import DRAIN_NODE, NOTIFY, RETURN_NODE, Action
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller
 from brownout.policy.journal import Journal
+from brownout.policy.ports import Observation, PermanentExecutorError
 from brownout.policy.states import DRAINING, HEALTHY, IN_REPAIR, RETURNED, SUSPECT
 from brownout.topology.generate import generate_topology
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from brownout.policy.actions import DRAIN_NODE, REBOOT_NODE, RESET_GPU, RESTART_JOB
-from brownout.policy.xid import RESOLUTION_ACTIONS, catalogue, worst_xid_actions, xid_actions
+from brownout.policy.xid import RESOLUTION_ACTIONS, worst_xid_actions, xid_actions
+from brownout.telemetry.xid import catalogue
 
 
 def test_catalogue_is_packaged_and_complete() -> None:

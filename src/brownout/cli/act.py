@@ -10,33 +10,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
 
 import click
 
 from brownout.errors import InputError
-from brownout.executors.base import Executor
+from brownout.executors.factory import EXECUTORS, build_executor
 from brownout.findings import read_findings
 from brownout.policy.config import PolicyConfig, load_policy_config
 from brownout.policy.controller import Controller, StepReport
 from brownout.policy.journal import Journal
-from brownout.topology import Topology, load_topology
-
-EXECUTORS = ("dry-run", "slurm", "kubernetes")
-
-
-def build_executor(name: str, topology: Topology, out: TextIO,
-                   kubeconfig: str | None = None) -> Executor:
-    """The executor named on the command line (Kubernetes imported only here)."""
-    nodes = [n.name for n in topology.nodes]
-    if name == "slurm":
-        from brownout.executors.slurm import SlurmExecutor
-        return SlurmExecutor(nodes)
-    if name == "kubernetes":
-        from brownout.executors.kubernetes import KubernetesExecutor
-        return KubernetesExecutor.from_kubeconfig(nodes, kubeconfig)
-    from brownout.executors.dryrun import DryRunExecutor
-    return DryRunExecutor(out=out)
+from brownout.topology import load_topology
 
 
 def _journal_path(path: str | None, executor: str) -> str:
@@ -139,4 +122,4 @@ def _list_pending(journal: Journal, as_json: bool) -> int:
     return 0
 
 
-__all__ = ["EXECUTORS", "build_executor", "command"]
+__all__ = ["command"]

@@ -51,7 +51,7 @@ ERROR_RATES = (  # metric, floor in events/s, evidence name
 @cache
 def fatal_xids() -> frozenset[int]:
     """Xid codes that mean the GPU itself failed (NVIDIA's immediate resolution)."""
-    from brownout.policy.xid import catalogue
+    from brownout.telemetry.xid import catalogue
 
     return frozenset(x for x, e in catalogue().items()
                      if e.immediate in FATAL_RESOLUTIONS and x not in APP_XIDS)

@@ -4,9 +4,9 @@ The Kubernetes executor lives in :mod:`brownout.executors.kubernetes` and is
 imported only when asked for, so the core never loads the Kubernetes client.
 """
 
-from brownout.executors.base import Executor, Observation, PermanentExecutorError
 from brownout.executors.dryrun import DryRunExecutor
 from brownout.executors.fake import FakeExecutor
+from brownout.policy.ports import Executor, Observation, PermanentExecutorError
 
 __all__ = ["DryRunExecutor", "Executor", "FakeExecutor", "Observation",
            "PermanentExecutorError"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from brownout.executors.base import Observation
 from brownout.policy.actions import Action
+from brownout.policy.ports import Observation
 
 
 class DryRunExecutor:

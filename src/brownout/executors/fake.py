@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from brownout.errors import ExecutorError
-from brownout.executors.base import Observation
 from brownout.policy.actions import Action
+from brownout.policy.ports import Observation
 
 
 class FakeExecutor:

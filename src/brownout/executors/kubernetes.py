@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from brownout.errors import ExecutorError
-from brownout.executors.base import Observation, PermanentExecutorError
 from brownout.policy.actions import (
     DRAIN_NODE,
     NOTIFY,
@@ -35,6 +34,7 @@ from brownout.policy.actions import (
     RETURN_NODE,
     Action,
 )
+from brownout.policy.ports import Observation, PermanentExecutorError
 from brownout.topology.model import NODE_NAME_RE
 
 TAINT_KEY = "brownout.io/quarantine"

@@ -6,6 +6,14 @@ speaks to anything of that shape (:class:`SimControl`), so it never imports
 the simulator and the simulator never imports the policy. The twin has no GPU
 reset or reboot: those, and notifications, are recorded in ``requests`` for
 the closed-loop evaluation to count.
+
+Semantics, decided once and shared by ``brownout watch``/``demo`` and
+``brownout evaluate``: ``drain_node`` takes the node out of scheduling and
+leaves running jobs alone (as Slurm's DRAIN does); ``restart_job`` drains the
+node and restarts its jobs from checkpoint elsewhere; ``return_node``
+undrains. Drains and returns are idempotent (read back from the drained
+flags); a restart is not (a second one costs the job another rollback), so it
+is read back from the actions already carried out.
 """
 
 from __future__ import annotations
@@ -13,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from brownout.executors.base import Observation, PermanentExecutorError
 from brownout.policy.actions import DRAIN_NODE, RESTART_JOB, RETURN_NODE, Action
+from brownout.policy.ports import Observation, PermanentExecutorError
 from brownout.topology.model import Topology
 
 

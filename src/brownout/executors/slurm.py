@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from brownout.errors import ExecutorError
-from brownout.executors.base import Observation, PermanentExecutorError
 from brownout.policy.actions import (
     DRAIN_NODE,
     NOTIFY,
@@ -33,6 +32,7 @@ from brownout.policy.actions import (
     RETURN_NODE,
     Action,
 )
+from brownout.policy.ports import Observation, PermanentExecutorError
 from brownout.topology.hostlist import compress, expand
 from brownout.topology.model import NODE_NAME_RE
 

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 from brownout.clock import Clock, WallClock
 from brownout.errors import ExecutorError
-from brownout.executors.base import Executor, Observation, PermanentExecutorError
 from brownout.findings import Finding
 from brownout.policy.actions import DRAIN_NODE, RETURN_NODE, Action, Refusal
 from brownout.policy.breaker import Breaker, BreakerReading, read_breaker
 from brownout.policy.config import PolicyConfig
 from brownout.policy.guardrails import Ledger, Validator, apply_guardrails, default_guardrails
 from brownout.policy.journal import EXECUTABLE, TERMINAL, Journal
+from brownout.policy.ports import Executor, Observation, PermanentExecutorError
 from brownout.policy.rules import PolicyInput, decide, node_of
 from brownout.policy.states import (
     DRAINING,

@@ -1,19 +1,13 @@
 """NVIDIA's Xid catalogue and what each resolution means for the policy.
 
-The catalogue (``xid_catalog_nvidia.csv``, package data, Apache-2.0 from
-leptonai/gpud) gives each Xid NVIDIA's *immediate resolution*. This module
+The catalogue (:mod:`brownout.telemetry.xid`) gives each Xid NVIDIA's
+*immediate resolution*. This module
 maps those resolutions to brownout actions; anything the policy does not
 recognise is escalated to a person (drain, restart the job, open a ticket)
 rather than ignored.
 """
 
 from __future__ import annotations
-
-import csv
-import io
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 from brownout.policy.actions import (
     DRAIN_NODE,
@@ -23,18 +17,7 @@ from brownout.policy.actions import (
     RESET_GPU,
     RESTART_JOB,
 )
-
-
-@dataclass(frozen=True)
-class XidEntry:
-    """One catalogue row."""
-
-    xid: int
-    mnemonic: str
-    description: str
-    immediate: str
-    investigatory: str
-
+from brownout.telemetry.xid import catalogue
 
 #: NVIDIA immediate resolution -> brownout actions (in execution order)
 RESOLUTION_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -55,18 +38,6 @@ RESOLUTION_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 #: a resolution this table does not know: keep the node out and ask a person
 UNKNOWN_RESOLUTION: tuple[str, ...] = (DRAIN_NODE, RESTART_JOB, NOTIFY)
-
-
-@cache
-def catalogue() -> dict[int, XidEntry]:
-    """The packaged Xid catalogue, keyed by code."""
-    text = resources.files("brownout.policy").joinpath("xid_catalog_nvidia.csv").read_text(
-        encoding="utf-8")
-    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
-    return {int(r["xid"]): XidEntry(int(r["xid"]), r["mnemonic"], r["description"],
-                                    r["immediate_resolution"].strip(),
-                                    r["investigatory_resolution"].strip())
-            for r in csv.DictReader(io.StringIO(body))}
 
 
 def xid_actions(xid: int, overrides: dict[int, str] | None = None) -> tuple[str, ...] | None:

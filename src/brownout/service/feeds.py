@@ -4,19 +4,16 @@ A :class:`Feed` hands over, on each pull, the telemetry and step records that
 arrived up to a time. :class:`SimulatorFeed` advances the digital twin in
 lockstep with the controller clock (accelerated time in the demo);
 :class:`SourceFeed` wraps any :class:`~brownout.telemetry.sources.base.Source`
-(a Prometheus server, exporters scraped directly). :class:`SimulatorExecutor`
-lets approved actions act on the twin (a drain really drains it).
+(a Prometheus server, exporters scraped directly). Approved actions act on
+the twin through :class:`brownout.executors.simulator.SimulatorExecutor`, the
+same executor ``brownout evaluate`` uses.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
-
 from brownout.errors import BrownoutError
-from brownout.executors.base import Observation, PermanentExecutorError
-from brownout.policy.actions import DRAIN_NODE, RESTART_JOB, RETURN_NODE, Action
 from brownout.sim.engine import Simulation
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.series import SeriesRegistry
@@ -131,46 +128,3 @@ class SourceFeed:
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
-
-
-class SimulatorExecutor:
-    """Carries actions out on the digital twin: drains drain, returns return.
-
-    Actions that have no effect in the twin (GPU reset, reboot, notify) are
-    accepted and recorded.
-    """
-
-    name = "simulator"
-
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        self.executed: list[Action] = []
-
-    def _node(self, action: Action) -> int:
-        i = self.sim.topology.node_index.get(action.node, -1)
-        if i < 0 and action.kind in (DRAIN_NODE, RETURN_NODE, RESTART_JOB):
-            raise PermanentExecutorError(f"no node {action.node!r} in the simulated cluster")
-        return i
-
-    def execute(self, action: Action) -> None:
-        i = self._node(action)
-        if action.kind == DRAIN_NODE:
-            self.sim.drain(action.node)
-        elif action.kind == RETURN_NODE:
-            self.sim.undrain(action.node)
-        elif action.kind == RESTART_JOB:
-            for job in self.sim.jobs:
-                if job.status == "running" and i in set(np.asarray(job.nodes).tolist()):
-                    self.sim.restart_job(job.spec.name)
-        self.executed.append(action)
-
-    def observe(self, action: Action) -> Observation:
-        i = self._node(action)
-        if action.kind == DRAIN_NODE:
-            return Observation.APPLIED if self.sim.drained[i] else Observation.NOT_APPLIED
-        if action.kind == RETURN_NODE:
-            return Observation.NOT_APPLIED if self.sim.drained[i] else Observation.APPLIED
-        return Observation.APPLIED if action in self.executed else Observation.NOT_APPLIED
-
-    def idempotent(self, action: Action) -> bool:
-        return action.kind in (DRAIN_NODE, RETURN_NODE)

@@ -25,11 +25,11 @@ from brownout.atomic import atomic_write_text
 from brownout.clock import ManualClock
 from brownout.detect.engine import Engine, EngineConfig, concat_steps
 from brownout.errors import InputError
-from brownout.executors.base import Executor
 from brownout.findings import Finding, FindingsFile, write_findings
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller, StepReport
 from brownout.policy.journal import Journal, JournalWriteError
+from brownout.policy.ports import Executor
 from brownout.recovery.ledger import build_ledger
 from brownout.service.feeds import Feed
 from brownout.service.history import SignalHistory

@@ -15,11 +15,12 @@ from typing import TextIO, cast
 
 from brownout.clock import Clock, WallClock
 from brownout.detect.engine import EngineConfig
-from brownout.executors.base import Executor
+from brownout.executors.factory import build_executor
 from brownout.policy.config import PolicyConfig, load_policy_config
 from brownout.policy.journal import Journal
+from brownout.policy.ports import Executor
 from brownout.service.config import WatchConfig
-from brownout.service.feeds import Feed, SimulatorExecutor, SimulatorFeed, SourceFeed
+from brownout.service.feeds import Feed, SimulatorFeed, SourceFeed
 from brownout.service.live import LiveController, LiveSettings
 from brownout.service.runner import ScaledClock
 from brownout.telemetry.series import SeriesRegistry
@@ -66,12 +67,7 @@ def _executor(cfg: WatchConfig, topology: Topology, sim: object | None) -> Execu
     if cfg.mode == "dry-run" or cfg.executor == "dry-run":
         from brownout.executors.dryrun import DryRunExecutor
         return DryRunExecutor(out=_sink())
-    if cfg.executor == "simulator":
-        from brownout.sim.engine import Simulation
-        assert isinstance(sim, Simulation)
-        return SimulatorExecutor(sim)
-    from brownout.cli.act import build_executor
-    return build_executor(cfg.executor, topology, _sink())
+    return build_executor(cfg.executor, topology, _sink(), sim=sim)
 
 
 def _journal(cfg: WatchConfig, executor: Executor, persistent: bool) -> Journal:

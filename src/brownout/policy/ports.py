@@ -1,4 +1,6 @@
-"""The one protocol every executor (Slurm, Kubernetes, dry-run, fakes) follows.
+"""The policy's port: the one protocol every executor (Slurm, Kubernetes, dry-run,
+simulator, fakes) implements. The policy owns it and never imports an executor;
+one factory at the edge (:mod:`brownout.executors.factory`) builds them.
 
 An executor carries out an :class:`~brownout.policy.actions.Action` and can
 read back whether it took effect. Backend errors are translated at the
