@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,53 @@ VERSION = 1
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """Where a finding stands: how often its evidence was seen again, and whether it ended.
+
+    A finding is published once per change as a new frozen value; nothing is
+    changed after publication. Files keep it as ``evidence.lifecycle`` (the
+    format did so before it was typed), so older files read back the same.
+
+    Attributes:
+        updates: ticks the evidence was seen again after the finding opened.
+        last_seen_s: when its evidence was last seen.
+        resolved_at_s: when it resolved (evidence absent long enough), or None.
+        latest: the latest evidence of the detector behind it.
+    """
+
+    updates: int = 0
+    last_seen_s: float | None = None
+    resolved_at_s: float | None = None
+    latest: dict[str, Any] | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at_s is not None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"updates": self.updates, "last_seen": self.last_seen_s,
+                               "resolved_at": self.resolved_at_s}
+        if self.latest is not None:
+            out["latest"] = self.latest
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Lifecycle | None:
+        """The lifecycle kept in a file's evidence, or None when absent or not a mapping."""
+        if not isinstance(raw, dict):
+            return None
+        latest = raw.get("latest")
+        return cls(updates=int(raw.get("updates") or 0), last_seen_s=_opt(raw.get("last_seen")),
+                   resolved_at_s=_opt(raw.get("resolved_at")),
+                   latest=latest if isinstance(latest, dict) else None)
+
+
+def _opt(v: Any) -> float | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok else None
+
+
+@dataclass(frozen=True)
 class Finding:
     """One fault of one component (or, as a notice, something an operator should know)."""
 
@@ -48,9 +95,19 @@ class Finding:
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
     recommended_action: str = "investigate"
+    lifecycle: Lifecycle | None = field(default=None, compare=False)
+
+    @property
+    def resolved_at(self) -> float | None:
+        """When the finding resolved, or None while open (or never tracked)."""
+        return None if self.lifecycle is None else self.lifecycle.resolved_at_s
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["lifecycle"]
+        if self.lifecycle is not None:
+            out["evidence"] = {**self.evidence, "lifecycle": self.lifecycle.to_json()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -110,6 +167,8 @@ def _finding(raw: Any, where: str, label: str, notice: bool) -> Finding:
             evidence=dict(raw.get("evidence") or {}),
             recommended_action=str(raw.get("recommended_action", "investigate")),
         )
+        f = replace(f, evidence={k: v for k, v in f.evidence.items() if k != "lifecycle"},
+                    lifecycle=Lifecycle.from_json(f.evidence.get("lifecycle")))
     except (KeyError, TypeError, ValueError) as exc:
         raise ParseError(where, 0, f"{label}: missing or bad field {exc}") from exc
     if not notice and f.kind not in KINDS:

@@ -53,8 +53,9 @@ def test_one_finding_per_fault_resolved_when_evidence_clears_then_new() -> None:
     assert opened[0].t_s < resolved[0].t_s < opened[1].t_s < resolved[1].t_s
     ff = engine.result()
     assert len(ff.findings) == 2
-    assert ff.findings[0].evidence["lifecycle"]["resolved_at"] == resolved[0].t_s
-    assert ff.findings[0].evidence["lifecycle"]["updates"] > 5  # one finding, many ticks
+    life = ff.findings[0].lifecycle
+    assert life is not None and life.resolved_at_s == resolved[0].t_s
+    assert life.updates > 5  # one finding, many ticks
 
 
 def test_live_push_in_pieces_equals_replay() -> None:

@@ -33,7 +33,7 @@ def test_yaml_overrides_merge_with_defaults(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    ("max_fleet_fractoin: 0.1\n", "unknown setting"),
+    ("max_fleet_fractoin: 0.1\n", "unknown field.*max_fleet_fractoin"),
     ("max_fleet_fraction: 2\n", "must be in"),
     ("cooldown_s: soon\n", "cooldown_s must be"),
     ("approval_mode: sometimes\n", "approval_mode"),

@@ -19,6 +19,7 @@ from brownout.findings import read_findings
 from brownout.policy.config import PolicyConfig, load_policy_config
 from brownout.policy.controller import Controller, StepReport
 from brownout.policy.journal import Journal
+from brownout.policy.statuses import ActionStatus
 from brownout.topology import load_topology
 
 
@@ -109,7 +110,7 @@ def _print(report: StepReport, as_json: bool) -> None:
 
 
 def _list_pending(journal: Journal, as_json: bool) -> int:
-    entries = journal.entries(("awaiting_approval",))
+    entries = journal.entries((ActionStatus.AWAITING_APPROVAL,))
     if as_json:
         click.echo(json.dumps({"pending": [
             {"key": e.action.key, "action": e.action.kind, "component": e.action.component,

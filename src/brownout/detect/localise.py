@@ -32,6 +32,7 @@ import numpy.typing as npt
 from brownout.detect.api import Candidate
 from brownout.detect.tick import Tick
 from brownout.telemetry.metrics import HW_THERMAL, SW_THERMAL
+from brownout.topology.component import ComponentRef
 from brownout.topology.model import Topology
 
 GPU_RANK = {"gpu_failed": 0, "gpu_overheating": 1, "gpu_degraded": 2}
@@ -64,7 +65,7 @@ class Localiser:
         self._node_cooling = {n.name: n.cooling for n in topology.nodes}
 
     def _node(self, gpu: str) -> str:
-        return gpu.split("/", 1)[0]
+        return ComponentRef.parse(gpu).host
 
     def resolve(self, cands: list[Candidate], tick: Tick,
                 open_keys: set[tuple[str, str]] | None = None) -> list[Candidate]:
@@ -116,8 +117,8 @@ class Localiser:
         for c in found:
             if c.kind in ("gpu_degraded", "gpu_failed") and (
                     c.source == "stragglers" or "silent_s" in c.evidence):
-                node, gpu = c.component.split("/gpu")
-                g = topo.gpu_id(node, int(gpu))
+                ref = ComponentRef.parse(c.component)
+                g = topo.gpu_id(ref.host, ref.gpu if ref.gpu is not None else -1)
                 last = float(c.evidence.get("last_sample_at", tick.t_s))
                 if hot[g] or last - self._thermal_t[g] <= self.thermal_memory_s:
                     continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from brownout.detect.api import Candidate
-from brownout.findings import KINDS, SEVERITIES, Finding
+from brownout.findings import KINDS, SEVERITIES, Finding, Lifecycle
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ class FindingTracker:
         self._all: list[Finding] = []
         self._notices: list[Finding] = []
         self._open: dict[tuple[str, str, bool], _Open] = {}
-        self._lifecycle: dict[tuple[bool, int], dict[str, Any]] = {}
 
     def observe(self, t_s: float, data_t_s: float, cands: list[Candidate]) -> list[Event]:
         """Take one tick's candidates; return what changed."""
@@ -61,12 +60,16 @@ class FindingTracker:
         for key, op in list(self._open.items()):
             if key not in seen and t_s - op.last_seen_s >= self.resolve_after_s:
                 del self._open[key]
-                self._lifecycle[(key[2], op.index)]["resolved_at"] = t_s
-                events.append(Event("resolved", self._get(op.index, key[2]), t_s))
+                f = self._publish(key[2], op.index, resolved_at_s=t_s)
+                events.append(Event("resolved", f, t_s))
         return events
 
-    def _get(self, index: int, notice: bool) -> Finding:
-        return (self._notices if notice else self._all)[index]
+    def _publish(self, notice: bool, index: int, **life: Any) -> Finding:
+        """Replace a finding by a new value with its lifecycle moved on (never mutate one)."""
+        lst = self._notices if notice else self._all
+        old = lst[index]
+        lst[index] = replace(old, lifecycle=replace(old.lifecycle or Lifecycle(), **life))
+        return lst[index]
 
     def _touch(self, key: tuple[str, str, bool], c: Candidate, t_s: float,
                data_t_s: float) -> Event:
@@ -74,30 +77,28 @@ class FindingTracker:
         if op is None:
             return self._open_new(key, c, t_s, data_t_s)
         op.last_seen_s, op.updates = t_s, op.updates + 1
-        life = self._lifecycle[(key[2], op.index)]
-        life.update(updates=op.updates, last_seen=t_s, latest=c.evidence)
         lst = self._notices if key[2] else self._all
         old = lst[op.index]
         if SEVERITIES.index(c.severity) > SEVERITIES.index(old.severity):
             lst[op.index] = replace(old, severity=c.severity)
-        return Event("updated", lst[op.index], t_s)
+        f = self._publish(key[2], op.index, updates=op.updates, last_seen_s=t_s,
+                          latest=c.evidence)
+        return Event("updated", f, t_s)
 
     def _open_new(self, key: tuple[str, str, bool], c: Candidate, t_s: float,
                   data_t_s: float) -> Event:
         lst = self._notices if key[2] else self._all
         prefix = "n-" if key[2] else self.id_prefix
         index = len(lst)
-        life: dict[str, Any] = {"updates": 0, "last_seen": t_s, "resolved_at": None}
         f = Finding(
             id=f"{prefix}{index + 1:06d}", kind=c.kind, component=c.component,
             component_type=KINDS.get(c.kind, "cluster" if c.notice else ""),
             onset=min(c.onset_s, data_t_s), detected_at=data_t_s,
             confidence=round(float(c.confidence), 3), severity=c.severity, summary=c.summary,
-            evidence={**c.evidence, "detector": c.source, "lifecycle": life},
-            recommended_action=c.action,
+            evidence={**c.evidence, "detector": c.source},
+            recommended_action=c.action, lifecycle=Lifecycle(last_seen_s=t_s),
         )
         lst.append(f)
-        self._lifecycle[(key[2], index)] = life
         self._open[key] = _Open(index, t_s)
         return Event("opened", f, t_s)
 

@@ -24,11 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from brownout.errors import InputError
 from brownout.sim import load_scenario
 from brownout.sim.scenario import Scenario
+from brownout.yamldoc import parse_yaml, refuse_unknown
 
 COST_FIELDS = ("sync_checkpoint_s", "async_snapshot_s", "async_persist_s", "cold_restart_s",
                "warm_restart_s", "warm_spares", "baseline_checkpoint_interval_s")
@@ -91,9 +90,9 @@ def find_eval_scenario(name_or_path: str) -> EvalScenario | None:
         return None
     try:
         text = path.read_text()
-        raw = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read scenario ({exc})") from exc
+    raw = parse_yaml(text, str(path))
     if not isinstance(raw, Mapping) or "sim_scenario" not in raw:
         return None
     return parse_eval_scenario(text, str(path))
@@ -101,7 +100,7 @@ def find_eval_scenario(name_or_path: str) -> EvalScenario | None:
 
 def parse_eval_scenario(text: str, where: str) -> EvalScenario:
     """Validate an evaluation scenario document."""
-    raw = yaml.safe_load(text)
+    raw = parse_yaml(text, where)
     if not isinstance(raw, Mapping):
         raise InputError(f"{where}: must be a mapping")
     _only(raw, where, "scenario", ("name", "description", "sim_scenario", "duration_days",
@@ -128,9 +127,7 @@ def parse_eval_scenario(text: str, where: str) -> EvalScenario:
 
 
 def _only(raw: Mapping[str, Any], where: str, label: str, keys: tuple[str, ...]) -> None:
-    unknown = sorted(str(k) for k in raw if k not in keys)
-    if unknown:
-        raise InputError(f"{where}: {label}: unknown field(s) {', '.join(unknown)}")
+    refuse_unknown(raw, keys, where, label)
 
 
 def _section(raw: Mapping[str, Any], key: str, where: str, keys: tuple[str, ...]

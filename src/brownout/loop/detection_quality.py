@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from brownout.errors import InputError
 from brownout.loop.fine import run_loop
 from brownout.sim import load_scenario
+from brownout.topology.component import host_of
+from brownout.yamldoc import parse_yaml
 
 #: fail-slow kinds measured, with the built-in scenario that injects each
 MEASURED = {"gpu_degraded": "gpu_degraded", "host_straggler": "host_straggler"}
@@ -68,7 +68,7 @@ def measure_kind(kind: str, seeds: Sequence[int], slowdown: tuple[float, float],
     delays, false = [], 0
     for seed in seeds:
         res = run_loop(sc, seed, "detect")
-        bad = {t.component.split("/")[0]: t.onset for t in res.truth}
+        bad = {host_of(t.component): t.onset for t in res.truth}
         for a in res.actions:
             if a.kind != "drain_node":
                 continue
@@ -130,7 +130,7 @@ class Detection:
 def load_detection() -> Detection:
     """The pinned measurements (``scenarios/detection.yaml``)."""
     text = resources.files("brownout.loop").joinpath("scenarios/detection.yaml").read_text()
-    raw = yaml.safe_load(text) or {}
+    raw = parse_yaml(text, "scenarios/detection.yaml") or {}
     out: dict[str, tuple[KindQuality, ...]] = {}
     for kind, bins in (raw.get("kinds") or {}).items():
         out[str(kind)] = tuple(_quality(str(kind), d) for d in bins)

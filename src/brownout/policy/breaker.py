@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from brownout.findings import Finding
 from brownout.policy.actions import Action, Refusal
 from brownout.policy.config import PolicyConfig
-from brownout.policy.rules import node_of
+from brownout.topology.component import node_of
 
 #: notice kinds that mean "the observer, not the hardware, changed": trip the breaker
 FLEET_NOTICES = {"fleet_shift": "fleet_shift_notice", "telemetry_outage": "telemetry_outage_notice"}

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from brownout.errors import InputError, ParseError
 from brownout.findings import KINDS, SEVERITIES
 from brownout.policy.actions import (
@@ -25,6 +23,7 @@ from brownout.policy.actions import (
     REROUTE,
     RESTART_JOB,
 )
+from brownout.yamldoc import read_yaml, refuse_unknown
 
 #: kinds whose findings never take hardware out of service, whatever the config says
 NEVER_ISOLATE = frozenset({"telemetry_loss", "switch_congestion"})
@@ -186,12 +185,7 @@ def load_policy_config(path: str | Path) -> PolicyConfig:
         ParseError: unreadable file, bad YAML, unknown key or bad value.
     """
     where = str(path)
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ParseError(where, 0, f"cannot be read ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise ParseError(where, 0, f"not valid YAML ({exc})") from exc
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise ParseError(where, 0, "a policy file is a mapping of setting: value")
     try:
@@ -203,9 +197,7 @@ def load_policy_config(path: str | Path) -> PolicyConfig:
 def config_from_dict(raw: dict[str, Any]) -> PolicyConfig:
     """Build a config from plain data (YAML); ``kind_actions`` merges per kind."""
     names = {f.name: f for f in dataclasses.fields(PolicyConfig)}
-    unknown = sorted(set(raw) - set(names))
-    if unknown:
-        raise InputError(f"unknown setting {unknown[0]!r}")
+    refuse_unknown(raw, names, "policy", "settings")
     values: dict[str, Any] = {}
     for key, value in raw.items():
         values[key] = _coerce(key, value, names[key].default)

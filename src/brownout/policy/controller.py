@@ -28,9 +28,9 @@ from brownout.policy.actions import DRAIN_NODE, RETURN_NODE, Action, Refusal
 from brownout.policy.breaker import Breaker, BreakerReading, read_breaker
 from brownout.policy.config import PolicyConfig
 from brownout.policy.guardrails import Ledger, Validator, apply_guardrails, default_guardrails
-from brownout.policy.journal import EXECUTABLE, TERMINAL, Journal
+from brownout.policy.journal import Journal
 from brownout.policy.ports import Executor, Observation, PermanentExecutorError
-from brownout.policy.rules import PolicyInput, decide, node_of
+from brownout.policy.rules import PolicyInput, decide
 from brownout.policy.states import (
     DRAINING,
     HEALTHY,
@@ -42,7 +42,9 @@ from brownout.policy.states import (
     NodeStates,
     Transition,
 )
+from brownout.policy.statuses import EXECUTABLE, IN_FLIGHT, TERMINAL, ActionStatus
 from brownout.topology import Topology
+from brownout.topology.component import node_of
 
 
 @dataclass(frozen=True)
@@ -163,19 +165,19 @@ class Controller:
         decided = [(a, *self._initial_status(a, now_s)) for a in allowed]
         return self.journal.decide(decided, refused, (), now_s), refused
 
-    def _initial_status(self, action: Action, now_s: float) -> tuple[str, float | None]:
+    def _initial_status(self, action: Action, now_s: float
+                        ) -> tuple[ActionStatus, float | None]:
         mode = self.config.approval_mode
         if mode == "all" or (mode == "disruptive" and action.disruptive):
-            return "awaiting_approval", now_s + self.config.approval_ttl_s
-        return "pending", None
+            return ActionStatus.AWAITING_APPROVAL, now_s + self.config.approval_ttl_s
+        return ActionStatus.PENDING, None
 
     # observation ---------------------------------------------------------
     def _observe(self, states: NodeStates, findings: tuple[Finding, ...],
                  now_s: float) -> list[Transition]:
         """State changes that follow from what is seen, not from an action."""
         named = {node_of(f.component, f.component_type) for f in findings} - {""}
-        busy = {e.action.node for e in self.journal.entries(
-            ("pending", "executing", "approved", "awaiting_approval"))}
+        busy = {e.action.node for e in self.journal.entries(IN_FLIGHT)}
         out = []
         for node in sorted(named):
             if states.state(node) in (HEALTHY, RETURNED):
@@ -207,18 +209,18 @@ class Controller:
         return keys, errors
 
     def _execute(self, action: Action) -> str:
-        self.journal.mark(action.key, "executing", self.clock.now())
+        self.journal.mark(action.key, ActionStatus.EXECUTING, self.clock.now())
         delay_s = self.config.retry_backoff_s
         for attempt in range(self.config.retry_attempts):
             try:
                 self.executor.execute(action)
             except PermanentExecutorError as exc:
-                self.journal.mark(action.key, "failed", self.clock.now(), error=str(exc),
+                self.journal.mark(action.key, ActionStatus.FAILED, self.clock.now(), error=str(exc),
                                   attempt=True)
                 return f"{action.key}: {exc}"
             except ExecutorError as exc:
                 if attempt + 1 == self.config.retry_attempts:
-                    self.journal.mark(action.key, "pending", self.clock.now(),
+                    self.journal.mark(action.key, ActionStatus.PENDING, self.clock.now(),
                                       error=str(exc), attempt=True)
                     return f"{action.key}: {exc} (still pending)"
                 self.sleep(delay_s)
@@ -230,7 +232,7 @@ class Controller:
 
     def _done(self, action: Action) -> None:
         now_s = self.clock.now()
-        status = "dry_run" if self.executor.name == "dry-run" else "done"
+        status = ActionStatus.DRY_RUN if self.executor.name == "dry-run" else ActionStatus.DONE
         self.journal.mark(action.key, status, now_s, attempt=True,
                           transitions=self._after(action, now_s))
 
@@ -248,22 +250,22 @@ class Controller:
     def recover(self) -> list[str]:
         """Reconcile actions left ``executing`` by a crash; returns their keys."""
         keys = []
-        for entry in self.journal.entries(("executing",)):
+        for entry in self.journal.entries((ActionStatus.EXECUTING,)):
             a = entry.action
             try:
                 seen = self.executor.observe(a)
             except ExecutorError as exc:  # cannot read back now: leave it in flight, retry later
-                self.journal.mark(a.key, "executing", self.clock.now(),
+                self.journal.mark(a.key, ActionStatus.EXECUTING, self.clock.now(),
                                   error=f"interrupted; read-back failed: {exc}")
                 keys.append(a.key)
                 continue
             if seen is Observation.APPLIED:
                 self._done(a)
             elif seen is Observation.NOT_APPLIED or self.executor.idempotent(a):
-                self.journal.mark(a.key, "pending", self.clock.now(),
+                self.journal.mark(a.key, ActionStatus.PENDING, self.clock.now(),
                                   error="interrupted; not applied, will run again")
             else:
-                self.journal.mark(a.key, "uncertain", self.clock.now(),
+                self.journal.mark(a.key, ActionStatus.UNCERTAIN, self.clock.now(),
                                   error="interrupted; backend cannot tell if it ran")
             keys.append(a.key)
         return keys

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from brownout.policy.actions import DRAIN_NODE, ISOLATING, NOTIFY, Action, PastAction, Refusal
 from brownout.policy.config import PolicyConfig
+from brownout.policy.statuses import LIVE
 
 #: journal statuses of actions that did or will happen (count against limits)
-LIVE_STATUSES = frozenset({"pending", "executing", "done", "awaiting_approval", "approved",
-                           "failed_retryable"})
+LIVE_STATUSES = LIVE
 
 
 @dataclass

@@ -28,6 +28,7 @@ from pathlib import Path
 from brownout.errors import InputError
 from brownout.policy.actions import Action, PastAction, Refusal
 from brownout.policy.states import NodeStates, Transition
+from brownout.policy.statuses import ActionStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -51,8 +52,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _COLS = ("kind, component, node, finding_id, finding_kind, reason, status, decided_at_s,"
          " expires_at_s, attempts, last_error")
-EXECUTABLE = ("pending", "approved")
-TERMINAL = frozenset({"done", "dry_run", "failed", "rejected", "expired", "uncertain"})
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class Entry:
     """One journalled action and where it stands."""
 
     action: Action
-    status: str
+    status: ActionStatus
     decided_at_s: float
     expires_at_s: float | None
     attempts: int
@@ -131,7 +130,7 @@ class Journal:
             raise JournalWriteError(f"{self.path}: cannot write the journal ({exc})") from exc
 
     # writing -------------------------------------------------------------
-    def decide(self, decided: Iterable[tuple[Action, str, float | None]],
+    def decide(self, decided: Iterable[tuple[Action, ActionStatus, float | None]],
                refusals: Iterable[Refusal], transitions: Iterable[Transition],
                now_s: float) -> list[str]:
         """Record one decision batch atomically; returns the keys that were new.
@@ -161,10 +160,19 @@ class Journal:
             _insert_transitions(db, transitions)
         return new
 
-    def mark(self, key: str, status: str, now_s: float, *, error: str = "",
+    def mark(self, key: str, status: ActionStatus, now_s: float, *, error: str = "",
              transitions: Iterable[Transition] = (), attempt: bool = False) -> None:
-        """Change an action's status (and record state changes) in one transaction."""
+        """Change an action's status (and record state changes) in one transaction.
+
+        Raises:
+            GuardrailError: the move is not in the status transition table.
+            InputError: no action has ``key``.
+        """
         with self._tx() as db:
+            row = db.execute("SELECT status FROM actions WHERE key=?", (key,)).fetchone()
+            if row is None:
+                raise InputError(f"{self.path}: no action with key {key!r}")
+            status = ActionStatus.check(row[0], status)
             db.execute("UPDATE actions SET status=?, updated_at_s=?, last_error=?,"
                        " attempts=attempts+? WHERE key=?",
                        (status, now_s, error, int(attempt), key))
@@ -189,7 +197,8 @@ class Journal:
             row = db.execute("SELECT status FROM actions WHERE key=?", (key,)).fetchone()
             if row is None:
                 raise InputError(f"{self.path}: no action with key {key!r}")
-            if row[0] == "awaiting_approval":
+            if row[0] == ActionStatus.AWAITING_APPROVAL:
+                ActionStatus.check(row[0], to)
                 db.execute("UPDATE actions SET status=?, updated_at_s=? WHERE key=?",
                            (to, now_s, key))
                 return to
@@ -214,7 +223,7 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return default if row is None else str(row[0])
 
-    def entries(self, statuses: Iterable[str] | None = None) -> list[Entry]:
+    def entries(self, statuses: Iterable[ActionStatus] | None = None) -> list[Entry]:
         """Journalled actions in decision order (optionally only some statuses)."""
         sql = f"SELECT key, {_COLS} FROM actions"  # noqa: S608 - constant column list
         params: tuple[str, ...] = ()
@@ -267,6 +276,6 @@ def _entry(row: tuple[object, ...]) -> Entry:
      expires, attempts, error) = row
     action = Action(str(kind), str(component), str(node), str(finding_id), str(reason),
                     str(finding_kind))
-    return Entry(action, str(status), float(decided),  # type: ignore[arg-type]
+    return Entry(action, ActionStatus(status), float(decided),  # type: ignore[arg-type]
                  None if expires is None else float(expires),  # type: ignore[arg-type]
                  int(attempts), str(error))  # type: ignore[call-overload]

@@ -29,6 +29,7 @@ from brownout.policy.actions import (
 from brownout.policy.config import NEVER_ISOLATE, PolicyConfig
 from brownout.policy.states import IN_REPAIR, OUT_OF_SERVICE
 from brownout.policy.xid import worst_xid_actions
+from brownout.topology.component import host_of, node_of
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,6 @@ class PolicyInput:
     node_states: Mapping[str, str] = field(default_factory=dict)
     state_since_s: Mapping[str, float] = field(default_factory=dict)
     now_s: float = 0.0
-
-
-def node_of(component: str, component_type: str) -> str:
-    """The node a component lives on, or ``""`` (switch, cooling domain, rack)."""
-    if "/" in component:
-        return component.split("/", 1)[0]
-    return component if component_type == "node" else ""
 
 
 def decide(inp: PolicyInput, config: PolicyConfig) -> list[Action]:
@@ -131,7 +125,7 @@ def hot_nodes(evidence: Mapping[str, Any]) -> dict[str, float]:
                   if isinstance(e, Mapping)]
     for comp, value in pairs:
         if isinstance(value, int | float) and not isinstance(value, bool) and comp:
-            node = comp.split("/", 1)[0]
+            node = host_of(comp)
             temps[node] = max(temps.get(node, float("-inf")), float(value))
     return temps
 

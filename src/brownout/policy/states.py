@@ -12,22 +12,35 @@ know what state a machine is in must stop, not guess.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from brownout.errors import GuardrailError
 
-HEALTHY = "healthy"
-SUSPECT = "suspect"
-QUARANTINED = "quarantined"
-DRAINING = "draining"
-IN_REPAIR = "in_repair"
-RETURNED = "returned"
-STATES = (HEALTHY, SUSPECT, QUARANTINED, DRAINING, IN_REPAIR, RETURNED)
+
+class NodeState(enum.StrEnum):
+    """Where a node stands under brownout (a ``StrEnum``: journal and API keep strings)."""
+
+    HEALTHY = "healthy"
+    SUSPECT = "suspect"
+    QUARANTINED = "quarantined"
+    DRAINING = "draining"
+    IN_REPAIR = "in_repair"
+    RETURNED = "returned"
+
+
+HEALTHY = NodeState.HEALTHY
+SUSPECT = NodeState.SUSPECT
+QUARANTINED = NodeState.QUARANTINED
+DRAINING = NodeState.DRAINING
+IN_REPAIR = NodeState.IN_REPAIR
+RETURNED = NodeState.RETURNED
+STATES = tuple(NodeState)
 #: states in which a node is out of service (counts against blast-radius limits)
 OUT_OF_SERVICE = frozenset({QUARANTINED, DRAINING, IN_REPAIR})
 
 #: (from, to) -> why this edge exists
-TRANSITIONS: dict[tuple[str, str], str] = {
+TRANSITIONS: dict[tuple[NodeState, NodeState], str] = {
     (HEALTHY, SUSPECT): "a finding names the node or one of its parts",
     (HEALTHY, QUARANTINED): "a finding severe enough to isolate at once",
     (SUSPECT, HEALTHY): "its findings closed without any action",
@@ -66,9 +79,9 @@ class NodeStates:
         self._current = dict(current or {})
         self._history = list(history or [])
 
-    def state(self, node: str) -> str:
+    def state(self, node: str) -> NodeState:
         """Current state of ``node`` (``healthy`` if never recorded)."""
-        return self._current.get(node, HEALTHY)
+        return NodeState(self._current.get(node, HEALTHY))
 
     def snapshot(self) -> dict[str, str]:
         """Every node not healthy, with its state."""
@@ -92,13 +105,14 @@ class NodeStates:
             GuardrailError: the edge is not in :data:`TRANSITIONS`.
         """
         frm = self.state(node)
-        reason = TRANSITIONS.get((frm, to_state))
+        reason = TRANSITIONS.get((frm, NodeState(to_state))) \
+            if to_state in NodeState.__members__.values() else None
         if reason is None:
             raise GuardrailError(
                 f"illegal node transition {node}: {frm} -> {to_state}"
                 f" (allowed from {frm}: {', '.join(allowed_from(frm)) or 'none'})")
-        t = Transition(node, frm, to_state, at_s, reason, cause)
-        self._current[node] = to_state
+        t = Transition(node, frm, NodeState(to_state), at_s, reason, cause)
+        self._current[node] = t.to_state
         self._history.append(t)
         return t
 

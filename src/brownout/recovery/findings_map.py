@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from brownout.findings import Finding
+from brownout.topology.component import host_of
 from brownout.topology.model import Topology
 
 
@@ -16,7 +17,7 @@ def job_findings(findings: Sequence[Finding], nodes: set[str],
 
 
 def _touches(f: Finding, nodes: set[str], topology: Topology | None) -> bool:
-    node = f.component.split("/", 1)[0]
+    node = host_of(f.component)
     if f.component_type in ("gpu", "nic", "node"):
         return node in nodes
     if topology is None:

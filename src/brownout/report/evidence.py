@@ -28,9 +28,8 @@ METRIC = {"temp": "DCGM_FI_DEV_GPU_TEMP", "clock": "DCGM_FI_DEV_SM_CLOCK",
 def window_of(f: Finding, end_s: float, before_s: float = 900.0, after_s: float = 1200.0
               ) -> tuple[float, float]:
     """The plot window of a finding: before its onset to a while after detection."""
-    life = f.evidence.get("lifecycle")
-    resolved = life.get("resolved_at") if isinstance(life, dict) else None
-    stop = resolved if isinstance(resolved, int | float) else f.detected_at + after_s
+    resolved = f.resolved_at
+    stop = resolved if resolved is not None else f.detected_at + after_s
     return f.onset - before_s, min(max(stop, f.detected_at + 60.0), end_s)
 
 

@@ -80,9 +80,7 @@ def _t(t_s: float | None) -> str:
 
 
 def _resolved(f: Finding) -> float | None:
-    life = f.evidence.get("lifecycle")
-    got = life.get("resolved_at") if isinstance(life, dict) else None
-    return float(got) if isinstance(got, int | float) else None
+    return f.resolved_at
 
 
 def render_report(r: ReportInput) -> str:
@@ -155,7 +153,7 @@ def _evidence(r: ReportInput) -> str:
                                    dashed=True)],
                              title=f"{label} (red: {f.component}; dashed: peers)", unit=unit,
                              markers=[(f.onset, "onset"), (f.detected_at, "detected")])
-        ev = "\n".join(f"{k}: {v}" for k, v in f.evidence.items() if k != "lifecycle")
+        ev = "\n".join(f"{k}: {v}" for k, v in f.evidence.items())
         out.append(
             f"<div class='finding'><div><b class='kind'>{escape(f.kind)}</b> "
             f"<code>{escape(f.component)}</code> <span class='muted'>{escape(f.severity)} · "

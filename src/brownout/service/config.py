@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from brownout.errors import InputError, ParseError
+from brownout.yamldoc import read_yaml, refuse_unknown
 
 SOURCE_KINDS = ("simulator", "prometheus", "scrape")
 MODES = ("approval", "dry-run", "automatic")
@@ -120,12 +119,7 @@ def load_watch_config(path: str | Path) -> WatchConfig:
         ParseError: unreadable file, bad YAML, an unknown key or a bad value.
     """
     where = str(path)
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParseError(where, 0, f"cannot be read ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise ParseError(where, 0, f"not valid YAML ({exc})") from exc
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ParseError(where, 0, "a watch config is a mapping (source:, controller:, ...)")
     try:
@@ -142,13 +136,12 @@ def _fields(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         if key == "topology":
             out["topology"] = str(base / str(value))
             continue
-        names = SECTIONS.get(key)
-        if names is None or not isinstance(value, dict):
-            raise InputError(f"unknown section {key!r} (sections: topology, "
-                             f"{', '.join(SECTIONS)})")
+        refuse_unknown({key: value}, ("topology", *SECTIONS), "watch config", "sections")
+        names = SECTIONS[key]
+        if not isinstance(value, dict):
+            raise InputError(f"{key} must be a mapping of {', '.join(names)}")
+        refuse_unknown(value, names, "watch config", key)
         for k, v in value.items():
-            if k not in names:
-                raise InputError(f"{key}: unknown key {k!r} (keys: {', '.join(names)})")
             out[names[k]] = _coerce(names[k], v, base)
     return out
 

@@ -31,6 +31,7 @@ from brownout.service.view import (
     TransitionView,
     nodes_of,
 )
+from brownout.topology.component import host_of
 from brownout.topology.model import Topology
 
 
@@ -81,7 +82,7 @@ class FakeController:
                                 tuple(60.0 + 3.0 * i for i in range(10)))
             view = FindingView(f, last_seen_s=self._now_s, series=series)
             self._findings.append(view)
-            node = component.split("/", 1)[0]
+            node = host_of(component)
             if node in self._nodes:
                 self._move(node, "suspect", "a finding names the node")
                 self._temps[self._gpus_of(node)] = 90.0
@@ -171,7 +172,7 @@ class FakeController:
     def _health_codes(self) -> tuple[int, ...]:
         codes = np.full(self.topology.n_gpus, HEALTH_OK, dtype=np.int64)
         for f in self._findings:
-            node = f.finding.component.split("/", 1)[0]
+            node = host_of(f.finding.component)
             if f.open and node in self._nodes:
                 codes[self._gpus_of(node)] = HEALTH_FAULT
         return tuple(int(c) for c in codes)

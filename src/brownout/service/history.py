@@ -16,6 +16,7 @@ from brownout.service.view import SeriesView
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.metrics import metric_id
 from brownout.telemetry.steps import StepRecords
+from brownout.topology.component import ComponentRef
 from brownout.topology.model import Topology
 
 F32 = npt.NDArray[np.float32]
@@ -125,9 +126,10 @@ def component_indexes(topo: Topology, component: str, per_gpu: bool
     kind = topo.component_type(component)
     if kind is None:
         return None
-    node_name, _, part = component.partition("/")
+    ref = ComponentRef.parse(component)
+    node_name = ref.host
     if kind == "gpu":
-        gid = topo.gpu_id(node_name, int(part[3:]))
+        gid = topo.gpu_id(node_name, ref.gpu if ref.gpu is not None else -1)
         return np.array([gid if per_gpu else topo.node_index[node_name]], np.int64)
     if kind in ("node", "nic"):
         i = topo.node_index[node_name]

@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from brownout.atomic import atomic_write_text
 from brownout.clock import ManualClock
 from brownout.detect.engine import Engine, EngineConfig, concat_steps
 from brownout.errors import InputError
-from brownout.findings import Finding, FindingsFile, write_findings
+from brownout.findings import Finding, FindingsFile, Lifecycle, write_findings
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller, StepReport
 from brownout.policy.journal import Journal, JournalWriteError
@@ -54,6 +54,7 @@ from brownout.service.view import (
 from brownout.store import Store
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.steps import StepRecords
+from brownout.topology.component import ComponentRef
 from brownout.topology.model import Topology
 
 OUT_STATES = frozenset({"quarantined", "draining", "in_repair"})
@@ -212,7 +213,7 @@ class LiveController:
         keys = self.engine.tracker.open_keys()
         res = self.engine.result()
         findings = tuple(f for f in res.findings if (f.kind, f.component) in keys)
-        notices = tuple(n for n in res.notices if _life(n).get("resolved_at") is None)
+        notices = tuple(n for n in res.notices if n.resolved_at is None)
         return findings, notices
 
     def _after_step(self, report: StepReport) -> None:
@@ -280,17 +281,13 @@ class LiveController:
             approval_mode=self.policy.config.approval_mode != "off")
 
     def _view(self, f: Finding, notice: bool) -> FindingView:
-        life = _life(f)
-        mark = (life.get("updates"), life.get("resolved_at"), f.severity)
+        life = f.lifecycle or Lifecycle()
+        mark = (life.updates, life.resolved_at_s, f.severity)
         hit = self._views.get((notice, f.id))
-        if hit is not None and (hit[0] == mark or (life.get("resolved_at") is not None
-                                and hit[0][1] is not None)):
+        if hit is not None and (hit[0] == mark or (life.resolved and hit[0][1] is not None)):
             return hit[1]
-        evidence = plain({k: v for k, v in f.evidence.items() if k != "lifecycle"})
-        g = Finding(f.id, f.kind, f.component, f.component_type, f.onset, f.detected_at,
-                    f.confidence, f.severity, f.summary, evidence, f.recommended_action)
-        view = FindingView(g, notice, life.get("resolved_at"), life.get("last_seen"),
-                           int(life.get("updates") or 0),
+        g = replace(f, evidence=plain(f.evidence), lifecycle=None)
+        view = FindingView(g, notice, life.resolved_at_s, life.last_seen_s, life.updates,
                            None if notice else self.history.series(f.kind, f.component))
         self._views[(notice, f.id)] = (mark, view)
         if self._store is not None and not notice:  # the embedded store keeps the lifecycle
@@ -313,13 +310,13 @@ class LiveController:
             if not f.open:
                 continue
             g = f.finding
-            name = g.component.split("/", 1)[0]
-            if g.component_type == "gpu":
-                gid = topo.gpu_id(name, int(g.component.split("gpu")[-1]))
+            ref = ComponentRef.parse(g.component)
+            if g.component_type == "gpu" and ref.gpu is not None:
+                gid = topo.gpu_id(ref.host, ref.gpu)
                 if gid >= 0:
                     code[gid] = max(int(code[gid]), HEALTH_FAULT)
-            elif g.kind == "telemetry_loss" and name in topo.node_index:
-                i = topo.node_index[name]
+            elif g.kind == "telemetry_loss" and ref.host in topo.node_index:
+                i = topo.node_index[ref.host]
                 code[topo.gpu_offset[i]:topo.gpu_offset[i + 1]] = HEALTH_BLIND
         return tuple(int(c) for c in code)
 
@@ -354,8 +351,3 @@ def action_views(journal: Journal) -> tuple[ActionView, ...]:
                             e.action.finding_id, e.action.reason, e.status, e.decided_at_s,
                             None, e.expires_at_s, e.attempts, e.last_error)
                  for e in journal.entries())
-
-
-def _life(f: Finding) -> dict[str, Any]:
-    life = f.evidence.get("lifecycle")
-    return life if isinstance(life, dict) else {}

@@ -12,11 +12,11 @@ from collections import Counter
 
 from brownout.findings import KINDS
 from brownout.policy.states import STATES
+from brownout.policy.statuses import ActionStatus
 from brownout.service.view import ControllerState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ACTION_STATUSES = ("awaiting_approval", "approved", "rejected", "expired", "pending",
-                   "executing", "done", "dry_run", "failed", "uncertain")
+ACTION_STATUSES = tuple(ActionStatus)
 
 
 def _escape(value: str) -> str:

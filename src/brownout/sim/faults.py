@@ -22,6 +22,7 @@ from brownout.findings import KINDS, TruthFault
 from brownout.sim.effects import Effects
 from brownout.sim.scenario import VARIANTS, FaultSpec, Range
 from brownout.telemetry.metrics import HW_POWER_BRAKE, HW_SLOWDOWN
+from brownout.topology.component import ComponentRef
 from brownout.topology.model import Topology
 
 I64 = npt.NDArray[np.int64]
@@ -111,11 +112,11 @@ def _pick_index(topo: Topology, spec: FaultSpec, comp: str) -> int:
     if topo.component_type(comp) != ctype:
         raise InputError(f"fault {spec.kind}: '{comp}' is not a {ctype} of the topology")
     if ctype == "gpu":
-        node, gpu = comp.split("/gpu")
-        return topo.gpu_id(node, int(gpu))
+        ref = ComponentRef.parse(comp)
+        return topo.gpu_id(ref.host, ref.gpu if ref.gpu is not None else -1)
     if ctype == "nic":
-        node, dev = comp.split("/", 1)
-        return topo.nic_index[(topo.node_index[node], dev)]
+        ref = ComponentRef.parse(comp)
+        return topo.nic_index[(topo.node_index[ref.host], ref.part)]
     if ctype == "switch":
         return topo.switch_index[comp]
     if ctype == "cooling":

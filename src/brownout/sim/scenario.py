@@ -14,10 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from brownout.errors import InputError
 from brownout.findings import KINDS
+from brownout.yamldoc import Doc, parse_yaml
 
 Range = tuple[float, float]
 MODES = ("fine", "coarse")
@@ -155,81 +154,8 @@ class Scenario:
 
 
 # ------------------------------------------------------------------ parsing
-class _Doc:
-    """Typed access to one mapping of a scenario document, with clear errors."""
-
-    def __init__(self, raw: Any, where: str, label: str) -> None:
-        if not isinstance(raw, Mapping):
-            raise InputError(f"{where}: {label} must be a mapping")
-        self.raw, self.where, self.label = raw, where, label
-
-    def only(self, *keys: str) -> _Doc:
-        """Refuse keys this mapping does not define (typos must not pass silently)."""
-        unknown = sorted(str(k) for k in self.raw if k not in keys)
-        if unknown:
-            raise InputError(f"{self.where}: {self.label}: unknown field(s) {', '.join(unknown)}"
-                             f" (known: {', '.join(keys)})")
-        return self
-
-    def fail(self, key: str, problem: str) -> InputError:
-        return InputError(f"{self.where}: {self.label}.{key} {problem}")
-
-    def num(self, key: str, default: float, positive: bool = True) -> float:
-        v = self.raw.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(key, f"must be a number, got {v!r}")
-        if positive and v <= 0:
-            raise self.fail(key, f"must be positive, got {v!r}")
-        return float(v)
-
-    def integer(self, key: str, default: int) -> int:
-        v = self.raw.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise self.fail(key, f"must be a non-negative integer, got {v!r}")
-        return v
-
-    def text(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> Any:
-        v = self.raw.get(key, default)
-        if v is None:
-            return None
-        if not isinstance(v, str):
-            raise self.fail(key, f"must be a string, got {v!r}")
-        if choices and v not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
-        return v
-
-    def span(self, key: str, default: Range | None, scale: float = 1.0) -> Range | None:
-        v = self.raw.get(key)
-        if v is None:
-            return default
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return (float(v) * scale, float(v) * scale)
-        if (isinstance(v, list) and len(v) == 2
-                and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-                and v[0] <= v[1]):
-            return (float(v[0]) * scale, float(v[1]) * scale)
-        raise self.fail(key, f"must be a number or [lo, hi] with lo <= hi, got {v!r}")
-
-    def ranges(self, key: str) -> dict[str, Range]:
-        sub = self.raw.get(key) or {}
-        doc = _Doc(sub, self.where, f"{self.label}.{key}")
-        return {str(k): doc.span(str(k), (0.0, 0.0)) or (0.0, 0.0) for k in sub}
-
-    def seconds(self, key: str, default: Range | None) -> Range | None:
-        """A time range given as ``<key>_s`` or ``<key>_min``."""
-        if f"{key}_min" in self.raw:
-            return self.span(f"{key}_min", default, 60.0)
-        return self.span(f"{key}_s", default)
-
-    def items(self, key: str) -> list[Any]:
-        v = self.raw.get(key) or []
-        if not isinstance(v, list):
-            raise self.fail(key, "must be a list")
-        return v
-
-
 def _job(raw: Any, where: str, i: int) -> JobSpec:
-    d = _Doc(raw, where, f"jobs[{i}]").only(
+    d = Doc(raw, where, f"jobs[{i}]").only(
         "name", "nodes", "compute_s", "allreduce_gb", "checkpoint_every_steps",
         "checkpoint_stall_s", "restart_s", "restart_min", "spread", "start_s", "start_min",
         "run_s", "run_min", "stages", "stage_extra")
@@ -248,7 +174,7 @@ def _job(raw: Any, where: str, i: int) -> JobSpec:
 
 
 def _fault(raw: Any, where: str, i: int) -> FaultSpec:
-    d = _Doc(raw, where, f"faults[{i}]").only(
+    d = Doc(raw, where, f"faults[{i}]").only(
         "kind", "count", "component", "components", "variant", "onset_s", "onset_min",
         "duration_s", "duration_min", "magnitude")
     kind = d.text("kind", None, tuple(KINDS))
@@ -266,7 +192,7 @@ def _fault(raw: Any, where: str, i: int) -> FaultSpec:
 
 
 def _confounder(raw: Any, where: str, i: int) -> ConfounderSpec:
-    d = _Doc(raw, where, f"confounders[{i}]").only(
+    d = Doc(raw, where, f"confounders[{i}]").only(
         "kind", "count", "at_s", "at_min", "params")
     kind = d.text("kind", None, CONFOUNDERS)
     if kind is None:
@@ -277,7 +203,7 @@ def _confounder(raw: Any, where: str, i: int) -> ConfounderSpec:
 
 
 def _trace(raw: Any, where: str, i: int) -> TraceEntry:
-    d = _Doc(raw, where, f"failure_trace[{i}]").only(
+    d = Doc(raw, where, f"failure_trace[{i}]").only(
         "node", "start_h", "start_s", "end_h", "end_s", "kind", "variant", "cause")
     start = d.seconds("start", None) if "start_s" in raw else d.span("start_h", None, 3600.0)
     if start is None:
@@ -297,17 +223,17 @@ def scenario_from_dict(raw: Any, where: str = "<scenario>") -> Scenario:
     Raises:
         InputError: naming the file, the field and what is wrong with it.
     """
-    d = _Doc(raw, where, "scenario").only(
+    d = Doc(raw, where, "scenario").only(
         "name", "description", "mode", "seed", "cluster", "start", "duration_s", "duration_min",
         "duration_days", "scrape_interval_s", "tick_s", "jobs", "faults", "confounders",
         "failure_table", "failure_trace", "failure_rate_mult")
-    cl = _Doc(raw.get("cluster") or {}, where, "cluster").only(
+    cl = Doc(raw.get("cluster") or {}, where, "cluster").only(
         "nodes", "layout", "topology", "gpus_per_node", "nodes_per_rack", "racks_per_cooling",
         "nodes_per_rail_group", "inlet_c")
     if "duration_days" in raw:
         days = d.num("duration_days", 1.0)
         raw = {**raw, "duration_s": days * 86400.0}
-        d = _Doc(raw, where, "scenario")
+        d = Doc(raw, where, "scenario")
     duration = d.seconds("duration", (3600.0, 3600.0)) or (3600.0, 3600.0)
     return Scenario(
         name=d.text("name", Path(where).stem) or "scenario",
@@ -356,11 +282,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         InputError: unknown name, unreadable file, invalid YAML or fields.
     """
     text, where = scenario_text(str(name_or_path))
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML ({' '.join(str(exc).split())[:200]})") from exc
-    return scenario_from_dict(raw, where)
+    return scenario_from_dict(parse_yaml(text, where), where)
 
 
 def scenario_text(name: str) -> tuple[str, str]:

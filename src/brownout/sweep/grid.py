@@ -5,12 +5,10 @@ from __future__ import annotations
 import itertools
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from brownout.errors import InputError
+from brownout.yamldoc import read_yaml, refuse_unknown
 
 
 @dataclass(frozen=True)
@@ -56,20 +54,14 @@ def load_variants(path: str) -> list[Variant]:
     Raises:
         InputError: naming the file and the entry that is wrong.
     """
-    try:
-        with Path(path).open(encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: cannot read variants ({' '.join(str(exc).split())})") from exc
+    raw = read_yaml(path)
     if not isinstance(raw, list) or not raw:
         raise InputError(f"{path}: must be a non-empty list of variants")
     out = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise InputError(f"{path}: variant {i} needs a 'name'")
-        extra = set(item) - {"name", "engine", "scenario"}
-        if extra:
-            raise InputError(f"{path}: variant {item['name']}: unknown keys {sorted(extra)}")
+        refuse_unknown(item, ("name", "engine", "scenario"), path, f"variant {item['name']}")
         out.append(Variant(item["name"], dict(item.get("engine") or {}),
                            dict(item.get("scenario") or {})))
     return out

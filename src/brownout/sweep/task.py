@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import yaml
-
 from brownout.sweep.grid import RunSpec
+from brownout.yamldoc import parse_yaml
 
 
 def _scenario(spec: RunSpec) -> Any:
     from brownout.sim.scenario import scenario_from_dict, scenario_text
 
     text, where = scenario_text(spec.scenario)
-    doc = yaml.safe_load(text)
+    doc = parse_yaml(text, where)
     for key, value in spec.variant.scenario.items():
         if isinstance(value, dict) and isinstance(doc.get(key), dict):
             doc[key] = {**doc[key], **value}

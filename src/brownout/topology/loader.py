@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from brownout.atomic import atomic_write_text
-from brownout.errors import TopologyError
+from brownout.errors import InputError, TopologyError
 from brownout.topology.model import (
     NODE_NAME_RE,
     SWITCH_TIERS,
@@ -24,6 +24,7 @@ from brownout.topology.model import (
     SwitchSpec,
     Topology,
 )
+from brownout.yamldoc import read_yaml
 
 REQUIRED_NODE_FIELDS = ("name", "rack", "cooling", "leaf")
 DEFAULT_GPU_MODEL = "NVIDIA H100 80GB HBM3"
@@ -33,18 +34,11 @@ def load_topology(path: str | Path) -> Topology:
     """Read and validate a topology YAML file."""
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError(where, "file", f"cannot be read ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TopologyError(where, "file", f"is not valid YAML ({_first_line(exc)})") from exc
+        data = read_yaml(path)
+    except InputError as exc:  # keep the topology's own error class (file, entry, rule)
+        problem = str(exc).removeprefix(f"{where}: ")
+        raise TopologyError(where, "file", problem) from exc
     return from_dict(data, where)
-
-
-def _first_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200]
 
 
 def from_dict(data: Any, where: str = "<topology>") -> Topology:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from brownout.topology.component import ComponentRef
+
 NODE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 SWITCH_TIERS = ("leaf", "spine", "core")
 
@@ -174,14 +176,14 @@ class Topology:
 
     def component_type(self, component: str) -> str | None:
         """Which kind of component an identifier names, or None if unknown."""
-        if "/" in component:
-            node, part = component.split("/", 1)
-            i = self.node_index.get(node)
+        ref = ComponentRef.parse(component)
+        if ref.on_node:
+            i = self.node_index.get(ref.host)
             if i is None:
                 return None
-            if part.startswith("gpu") and part[3:].isdigit():
-                return "gpu" if int(part[3:]) < self.nodes[i].gpus else None
-            return "nic" if (i, part) in self.nic_index else None
+            if ref.gpu is not None:
+                return "gpu" if ref.gpu < self.nodes[i].gpus else None
+            return "nic" if (i, ref.part) in self.nic_index else None
         for kind, names in (("node", self.node_index), ("switch", self.switch_index),
                             ("cooling", self.cooling_domains), ("rack", self.racks),
                             ("nvlink_domain", self.nvlink_domains)):

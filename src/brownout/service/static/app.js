@@ -196,7 +196,7 @@ function sparkline(series, detectedAt) {
 }
 
 function evidenceText(ev) {
-  const keep = Object.entries(ev || {}).filter(([k]) => k !== "lifecycle");
+  const keep = Object.entries(ev || {});
   return keep.map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("\n");
 }
 
