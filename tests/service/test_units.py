@@ -56,7 +56,8 @@ def test_watch_config_file_and_errors(tmp_path: Path) -> None:
                       ("source: {kind: scrape}\ntopology: t.yaml\n", "needs targets"),
                       ("source: {kind: prometheus, url: 'http://x'}\n", "needs topology"),
                       ("source: {speeed: 3}\n", "unknown field.*speeed"),
-                      ("sources: {}\n", "sections: unknown field.*sources"), ("[1, 2]\n", "mapping"),
+                      ("sources: {}\n", "sections: unknown field.*sources"),
+                      ("[1, 2]\n", "mapping"),
                       ("service: {port: 70000}\n", "port"), ("source: {kind: [\n", "YAML")]:
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
@@ -95,7 +96,7 @@ def test_svg_escapes_every_label(label: str) -> None:
 
 
 def test_core_never_imports_the_web_framework() -> None:
-    code = ("import sys; import brownout.service.view, brownout.service.fake, "
+    code = ("import sys; import brownout.views.model, brownout.service.fake, "
             "brownout.service.live, brownout.service.metrics, brownout.service.payloads, "
             "brownout.service.wiring, brownout.report.html, brownout.detect.engine, "
             "brownout.policy.controller; "

@@ -16,10 +16,10 @@ import click
 from brownout.errors import InputError
 from brownout.findings import FindingsFile, read_findings
 from brownout.report.html import ReportInput, in_window, write_report
-from brownout.service.view import ActionView
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.steps import StepRecords, read_steps
 from brownout.topology.model import Topology
+from brownout.views.model import ActionView
 
 
 @click.command("report")
@@ -97,10 +97,10 @@ def _actions(path: str | None, lo: float, hi: float) -> tuple[ActionView, ...]:
     if not Path(path).is_file():
         raise InputError(f"{path}: no such journal")
     from brownout.policy.journal import Journal
-    from brownout.service.live import action_views
+    from brownout.views.build import action_views
 
     journal = Journal(path)
     try:
-        return tuple(a for a in action_views(journal) if lo <= a.decided_at_s <= hi)
+        return tuple(a for a in action_views(journal.entries()) if lo <= a.decided_at_s <= hi)
     finally:
         journal.close()

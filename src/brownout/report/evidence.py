@@ -13,11 +13,11 @@ import numpy as np
 import numpy.typing as npt
 
 from brownout.findings import Finding
-from brownout.service.history import PLOTS, component_indexes
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.metrics import metric_id
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
+from brownout.views.history import PLOTS, component_indexes
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -23,10 +23,10 @@ from brownout.findings import Finding, FindingsFile
 from brownout.recovery.ledger import CAUSES, Ledger
 from brownout.report.evidence import evidence_series
 from brownout.report.svg import PALETTE, Line, Span, line_plot, stacked_bars, timeline
-from brownout.service.view import ActionView
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
+from brownout.views.model import ActionView
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222}

@@ -33,7 +33,7 @@ from brownout.findings import KINDS
 from brownout.service import payloads
 from brownout.service.auth import token_matches
 from brownout.service.metrics import CONTENT_TYPE, render_metrics
-from brownout.service.view import ControllerState
+from brownout.views.model import ControllerState
 
 STATIC = Path(__file__).with_name("static")
 KEY_PATTERN = r"^[A-Za-z0-9_.:/\-]{1,200}$"

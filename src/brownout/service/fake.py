@@ -1,10 +1,13 @@
 """An in-memory controller for tests and for trying the dashboard without a cluster.
 
-:class:`FakeController` follows :class:`~brownout.service.view.ControllerFacade`
+:class:`FakeController` follows :class:`~brownout.views.model.ControllerFacade`
 exactly. Tests script it: :meth:`inject_fault` opens a finding (and, in
 approval mode, a drain awaiting approval), :meth:`resolve` closes one,
 :meth:`set_temperature` colours the fleet map. Approved actions execute (as a
-dry run) on the next tick, as with the real controller.
+dry run) on the next tick, as with the real controller. Nodes move through the
+real state machine (:class:`~brownout.policy.states.NodeStates`), actions
+through the real status table, and views are built by the same
+:mod:`brownout.views.build` functions the live controller uses.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from dataclasses import replace
 import numpy as np
 
 from brownout.findings import KINDS, Finding
-from brownout.service.view import (
-    HEALTH_FAULT,
-    HEALTH_OK,
+from brownout.policy.states import HEALTHY, QUARANTINED, RETURNED, SUSPECT, NodeStates
+from brownout.policy.statuses import ActionStatus
+from brownout.topology.component import host_of
+from brownout.topology.model import Topology
+from brownout.views.build import gpu_health, node_views, transition_views
+from brownout.views.model import (
     ActionView,
     BreakerView,
     ControllerState,
@@ -28,11 +34,7 @@ from brownout.service.view import (
     HealthView,
     JobGoodput,
     SeriesView,
-    TransitionView,
-    nodes_of,
 )
-from brownout.topology.component import host_of
-from brownout.topology.model import Topology
 
 
 class FakeController:
@@ -51,10 +53,9 @@ class FakeController:
         self._lock = threading.Lock()
         self._now_s = start_s
         self._start_s = start_s
-        self._nodes = {n.name: n for n in nodes_of(topology)}
+        self._states = NodeStates()
         self._findings: list[FindingView] = []
         self._actions: list[ActionView] = []
-        self._transitions: list[TransitionView] = []
         self._temps = np.full(topology.n_gpus, 45.0)
         self._history: list[GoodputPoint] = []
         self._breaker = BreakerView()
@@ -83,10 +84,11 @@ class FakeController:
             view = FindingView(f, last_seen_s=self._now_s, series=series)
             self._findings.append(view)
             node = host_of(component)
-            if node in self._nodes:
-                self._move(node, "suspect", "a finding names the node")
+            if node in self.topology.node_index:
+                self._move(node, SUSPECT, "a finding names the node")
                 self._temps[self._gpus_of(node)] = 90.0
-                status = "awaiting_approval" if self.approval else "pending"
+                status = ActionStatus.AWAITING_APPROVAL if self.approval else \
+                    ActionStatus.PENDING
                 self._actions.append(ActionView(
                     key=f"drain_node:{node}:{n:012d}", kind="drain_node", component=component,
                     node=node, finding_id=f.id, reason=f"{kind} on {component}",
@@ -128,32 +130,34 @@ class FakeController:
             self._ticks += 1
             self._samples += self.topology.n_gpus
             for i, a in enumerate(self._actions):
-                if a.status in ("approved", "pending"):
-                    self._actions[i] = replace(a, status="dry_run", updated_at_s=self._now_s,
-                                               attempts=a.attempts + 1)
+                if a.status in (ActionStatus.APPROVED, ActionStatus.PENDING):
+                    ActionStatus.check(a.status, ActionStatus.EXECUTING)
+                    self._actions[i] = replace(a, status=ActionStatus.DRY_RUN,
+                                               updated_at_s=self._now_s, attempts=a.attempts + 1)
                     if a.kind == "drain_node":
-                        self._move(a.node, "quarantined", a.key)
+                        self._move(a.node, QUARANTINED, a.key)
             self._history.append(GoodputPoint(self._now_s, 0.9, 0.98))
             self._state = self._build()
             return self._state
 
     def approve(self, key: str, now_s: float) -> str:
-        return self._answer(key, "approved", now_s)
+        return self._answer(key, ActionStatus.APPROVED, now_s)
 
     def reject(self, key: str, now_s: float) -> str:
-        return self._answer(key, "rejected", now_s)
+        return self._answer(key, ActionStatus.REJECTED, now_s)
 
     def close(self) -> None:
         """Nothing to release."""
 
     # internals ---------------------------------------------------------------
-    def _answer(self, key: str, to: str, now_s: float) -> str:
+    def _answer(self, key: str, to: ActionStatus, now_s: float) -> str:
         with self._lock:
             for i, a in enumerate(self._actions):
                 if a.key == key:
-                    if a.status != "awaiting_approval":
+                    if a.status != ActionStatus.AWAITING_APPROVAL:
                         return a.status
-                    self._actions[i] = replace(a, status=to, updated_at_s=now_s)
+                    self._actions[i] = replace(a, status=ActionStatus.check(a.status, to),
+                                               updated_at_s=now_s)
                     self._state = self._build()
                     return to
         raise KeyError(key)
@@ -162,20 +166,13 @@ class FakeController:
         i = self.topology.node_index[node]
         return slice(int(self.topology.gpu_offset[i]), int(self.topology.gpu_offset[i + 1]))
 
-    def _move(self, node: str, to: str, reason: str) -> None:
-        old = self._nodes[node]
-        if old.state == to:
+    def _move(self, node: str, to: str, cause: str) -> None:
+        """Move a node along the real state machine's shortest legal path, if it moves."""
+        frm = self._states.state(node)
+        if frm == to or (to == SUSPECT and frm not in (HEALTHY, RETURNED)):
             return
-        self._transitions.append(TransitionView(node, old.state, to, self._now_s, reason))
-        self._nodes[node] = replace(old, state=to, since_s=self._now_s)
-
-    def _health_codes(self) -> tuple[int, ...]:
-        codes = np.full(self.topology.n_gpus, HEALTH_OK, dtype=np.int64)
-        for f in self._findings:
-            node = host_of(f.finding.component)
-            if f.open and node in self._nodes:
-                codes[self._gpus_of(node)] = HEALTH_FAULT
-        return tuple(int(c) for c in codes)
+        for step in self._states.path_to(node, to):
+            self._states.move(node, step, self._now_s, cause)
 
     def _build(self) -> ControllerState:
         self._version += 1
@@ -186,12 +183,14 @@ class FakeController:
         jobs = (JobGoodput("llm", 3600.0, 3240.0, 0.9, 0.98,
                            {"checkpoint": 120.0, "rework": 0.0, "restart": 72.0,
                             "straggler": 100.0, "congestion": 50.0, "other": 18.0}),)
+        nodes = node_views(self.topology, self._states)
         return ControllerState(
             version=self._version, cluster=self.topology.name,
-            nodes=tuple(self._nodes.values()), health=health,
-            findings=tuple(self._findings), transitions=tuple(self._transitions),
+            nodes=nodes, health=health,
+            findings=tuple(self._findings), transitions=transition_views(self._states.history()),
             actions=tuple(self._actions), breaker=self._breaker, goodput=jobs,
             goodput_history=tuple(self._history[-500:]),
             fleet=FleetView(tuple(float(t) if math.isfinite(t) else math.nan
-                                  for t in self._temps), self._health_codes()),
+                                  for t in self._temps),
+                            gpu_health(self.topology, self._findings, nodes)),
             approval_mode=self.approval)

@@ -1,6 +1,6 @@
 """The controller's own Prometheus metrics, in the text exposition format 0.0.4.
 
-Written by hand from a :class:`~brownout.service.view.ControllerState` (a few
+Written by hand from a :class:`~brownout.views.model.ControllerState` (a few
 dozen lines; no runtime dependency on ``prometheus_client``). Every name is
 prefixed ``brownout_``; counters end in ``_total``.
 """
@@ -13,7 +13,7 @@ from collections import Counter
 from brownout.findings import KINDS
 from brownout.policy.states import STATES
 from brownout.policy.statuses import ActionStatus
-from brownout.service.view import ControllerState
+from brownout.views.model import ControllerState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ACTION_STATUSES = tuple(ActionStatus)

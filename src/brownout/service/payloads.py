@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from brownout.service.view import ControllerState, FindingView
+from brownout.views.model import ControllerState, FindingView
 
 #: at most this many findings/actions in the dashboard's combined payload
 DASHBOARD_LIMIT = 200

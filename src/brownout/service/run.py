@@ -22,8 +22,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from brownout.service.runner import ControllerRunner
 from brownout.service.server import is_loopback, service
-from brownout.service.view import ControllerState
 from brownout.service.wiring import Plan
+from brownout.views.model import ControllerState
 
 
 @dataclass(frozen=True)

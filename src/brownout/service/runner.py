@@ -5,7 +5,7 @@ thread-safe, so exactly one thread ever calls it: :class:`ControllerRunner`.
 It ticks on a schedule and, between ticks, runs the commands that HTTP
 handlers queue (approve, reject), answering each through a
 :class:`~concurrent.futures.Future`. Readers get the latest immutable
-:class:`~brownout.service.view.ControllerState` without taking any lock.
+:class:`~brownout.views.model.ControllerState` without taking any lock.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from brownout.clock import Clock
-from brownout.service.view import ControllerFacade, ControllerState
+from brownout.service.facade import ControllerFacade
+from brownout.views.model import ControllerState
 
 log = logging.getLogger("brownout.service")
 

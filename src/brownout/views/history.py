@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from brownout.service.view import SeriesView
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.metrics import metric_id
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.component import ComponentRef
 from brownout.topology.model import Topology
+from brownout.views.model import SeriesView
 
 F32 = npt.NDArray[np.float32]
 

@@ -1,11 +1,11 @@
-"""What the service reads: one frozen snapshot of the controller, and the facade it drives.
+"""The read model: one frozen snapshot of what brownout knows, as plain values.
 
 The HTTP API, the dashboard, ``/metrics`` and the HTML report never touch the
 engine, the policy or the simulator directly. They read a
-:class:`ControllerState` (immutable values, rebuilt after every tick) and call
-the small :class:`ControllerFacade` protocol (``tick``, ``approve``,
-``reject``). The real wiring lives in :mod:`brownout.service.live`; an
-in-memory fake for tests ships in :mod:`brownout.service.fake`.
+:class:`ControllerState` (immutable values, rebuilt after every tick by
+:class:`brownout.views.snapshot.SnapshotBuilder`) through the
+:class:`ControllerView` protocol. What drives the controller (tick, approve,
+reject) is the service's :class:`brownout.service.facade.ControllerFacade`.
 
 This module imports no web framework: it is plain data.
 """
@@ -328,40 +328,3 @@ class ControllerView(Protocol):
     def state(self) -> ControllerState:
         """The latest snapshot; cheap and safe to call from any thread (no work is done)."""
         ...
-
-
-class ControllerFacade(ControllerView, Protocol):
-    """The controller as the service drives it.
-
-    Only :meth:`state` may be called from any thread; one thread (the runner's)
-    calls everything else.
-    """
-
-    def tick(self, now_s: float) -> ControllerState:
-        """Ingest, detect, decide and act up to ``now_s``; return the new snapshot."""
-        ...
-
-    def approve(self, key: str, now_s: float) -> str:
-        """Approve an action awaiting approval; returns its status afterwards.
-
-        Raises:
-            KeyError: no action has this key.
-        """
-        ...
-
-    def reject(self, key: str, now_s: float) -> str:
-        """Reject an action awaiting approval; returns its status afterwards.
-
-        Raises:
-            KeyError: no action has this key.
-        """
-        ...
-
-    def close(self) -> None:
-        """Release files and sockets."""
-        ...
-
-
-def nodes_of(topology: Any) -> tuple[NodeView, ...]:
-    """Node views (all healthy) of a :class:`~brownout.topology.Topology`."""
-    return tuple(NodeView(n.name, n.rack, n.cooling, n.leaf, n.gpus) for n in topology.nodes)
