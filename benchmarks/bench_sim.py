@@ -59,7 +59,8 @@ def bench_fine(nodes: int, hours: float, compress: bool) -> None:
 
 
 def run_result(sim: Simulation) -> object:
-    from brownout.sim.run import SimResult, summarise
+    from brownout.sim.result import SimResult
+    from brownout.sim.run import summarise
 
     steps = sim.steps()
     return SimResult(sim.scenario, sim.seed, sim.topology, sim.truth(), steps,

@@ -13,7 +13,7 @@ from brownout.errors import InputError
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from brownout.sim.run import SimResult
+    from brownout.sim.result import SimResult
     from brownout.sim.scenario import Scenario
 
 

@@ -44,6 +44,7 @@ Time is accounted with the causes of spec/cli.md: ``checkpoint`` (stalls),
 
 from __future__ import annotations
 
+import enum
 import heapq
 import math
 from dataclasses import dataclass, field, replace
@@ -52,101 +53,67 @@ from typing import Any
 import numpy as np
 
 from brownout.clock import ManualClock
+from brownout.loop.coarse_physics import (
+    DAY_S,
+    Episode,
+    Physics,
+    draw_physics,
+    with_detection,
+)
 from brownout.loop.costs import EvalScenario
 from brownout.loop.detection_quality import Detection, load_detection
+from brownout.loop.restart_costs import (
+    Knowledge,
+    Moment,
+    Plan,
+    Warm,
+    restart_cost_s,
+    restart_pays,
+    save_s,
+)
 from brownout.policy.config import PolicyConfig
-from brownout.policy.rules import act_now_pays, expected_remaining_s
+from brownout.recovery.ledger import CAUSES
 from brownout.recovery.priors import PRIORS
 from brownout.recovery.rates import FailureRateModel
 from brownout.recovery.tuner import daly_interval_s, young_daly_interval_s
-from brownout.sim.coarse import draw_arrivals
-from brownout.sim.failure_tables import REPAIR_LOG_SIGMA, REPAIR_MEDIAN_H, TABLES
-from brownout.sim.scenario import Scenario
 
 POLICIES = ("baseline", "brownout", "oracle")
-CAUSES = ("checkpoint", "rework", "restart", "straggler", "congestion", "other")
-DAY_S = 86400.0
 TAU_UPDATE_S = DAY_S / 4  # the tuner's advice is re-read every six hours
 REVIEW_S = 300.0  # an open finding the policy waited on is reconsidered this often
 #: a congestion finding must have lasted this long before a reroute (the policy's default)
 REROUTE_AFTER_S = PolicyConfig().reroute_after_s
 
 
-@dataclass(frozen=True)
-class Episode:
-    """One fail-slow episode."""
+class Mode(enum.StrEnum):
+    """What the job is doing between events."""
 
-    start_s: float
-    end_s: float
-    slowdown: float
-    kind: str
-    node: int
-    detect_s: float | None  # when the policy isolates it (None: never)
+    RUN = "run"          # training
+    STALL = "stall"      # stalled in a checkpoint save
+    RESTART = "restart"  # down: restarting
 
 
-@dataclass(frozen=True)
-class Physics:
-    """Everything the seed decides, shared by all policies."""
+class Ev(enum.IntEnum):
+    """Events of the walk; the value orders events that fall at the same time."""
 
-    duration_s: float
-    nodes: int
-    gpus: int
-    fail_s: np.ndarray[Any, Any]
-    fail_node: np.ndarray[Any, Any]
-    episodes: tuple[Episode, ...]
-    repair_s: np.ndarray[Any, Any]  # per fail-stop, then per episode
-    true_mtbi_s: float
-    leaf_nodes: int = 16  # job nodes whose traffic crosses one leaf switch
+    FAIL = 0       # a fail-stop interruption
+    EP_START = 1   # a fail-slow episode begins
+    EP_END = 2     # ... and ends
+    EP_DETECT = 3  # the policy learns of (or reviews) an episode
+    TAU = 4        # the tuner's interval is re-read
+    SAMPLE = 5     # the ETTR series is sampled
+    SPARE = 6      # spares lent out come back
 
 
-def draw_physics(es: EvalScenario, seed: int) -> Physics:
-    """Fail-stops, fail-slow episodes and repair times of one seeded run."""
-    rng = np.random.default_rng(seed)
-    sim = es.sim
-    causes, ref_gpus, ref_days = TABLES[sim.failure_table or "llama3"]
-    nodes = sim.jobs[0].nodes if sim.jobs else sim.n_nodes
-    gpus = nodes * sim.gpus_per_node
-    times, _ = draw_arrivals(causes, ref_gpus, ref_days, n_gpus=gpus,
-                             duration_s=sim.duration_s, rng=rng)
-    rate_s = sum(c.count for c in causes) * gpus / ref_gpus / (ref_days * DAY_S)
-    fs = es.fail_slow
-    n_ep = int(rng.poisson(fs.rate_vs_fail_stop * rate_s * sim.duration_s))
-    kinds = list(fs.mix)
-    w = np.array([fs.mix[k] for k in kinds])
-    starts = np.sort(rng.uniform(0.0, sim.duration_s, n_ep))
-    dur = np.exp(rng.uniform(math.log(fs.duration_s[0]), math.log(fs.duration_s[1]), n_ep))
-    slow = rng.uniform(fs.slowdown[0], fs.slowdown[1], n_ep)
-    kind_i = rng.choice(len(kinds), n_ep, p=w / w.sum())
-    ep_node = rng.integers(nodes, size=n_ep)
-    repair = rng.lognormal(math.log(REPAIR_MEDIAN_H * 3600.0), REPAIR_LOG_SIGMA,
-                           len(times) + n_ep)
-    eps = tuple(Episode(float(s), float(s + d), float(x), kinds[int(k)], int(n), None)
-                for s, d, x, k, n in zip(starts, dur, slow, kind_i, ep_node, strict=True))
-    return Physics(sim.duration_s, nodes, gpus, times, rng.integers(nodes, size=len(times)),
-                   eps, repair, 1.0 / rate_s, leaf_nodes(sim))
+@dataclass
+class Counts:
+    """What happened in one run."""
 
-
-def leaf_nodes(sim: Scenario) -> int:
-    """Nodes with a NIC under one leaf: a rail group on a rail-optimised fabric
-    (every node of the group has one NIC on each rail leaf), a rack on ``tor``."""
-    return sim.nodes_per_rail_group if sim.layout == "rail" else sim.nodes_per_rack
-
-
-def with_detection(ph: Physics, policy: str, det: Detection, seed: int) -> tuple[Episode, ...]:
-    """Episodes with the time each policy isolates them (None: never)."""
-    rng = np.random.default_rng([seed, 7])
-    out = []
-    for ep in ph.episodes:
-        at: float | None = None
-        if policy == "oracle":
-            at = ep.start_s
-        elif policy == "brownout" and (q := det.quality(ep.kind, ep.slowdown)) is not None:
-            hit = rng.random() < q.recall
-            delay = float(rng.choice(q.delays_s)) if q.delays_s else 0.0
-            at = ep.start_s + delay if hit and q.delays_s else None
-        out.append(Episode(ep.start_s, ep.end_s, ep.slowdown, ep.kind, ep.node,
-                           at if at is not None and at < ep.end_s else None))
-    return tuple(out)
+    fail: int = 0         # fail-stop interruptions
+    isolations: int = 0   # fail-slow episodes isolated (node left out at a restart)
+    cold: int = 0         # cold restarts
+    checkpoints: int = 0  # saves started
+    chosen: int = 0       # restarts the policy chose (not crashes)
+    reroutes: int = 0     # jobs moved off a congested leaf
 
 
 @dataclass
@@ -192,31 +159,6 @@ class RunResult:
                 "detail": {"detection_delay_s": self.detection_delay_s}}
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How a policy checkpoints, restarts and times its isolations.
-
-    Attributes:
-        knowledge: ``none`` (baseline), ``causal`` (brownout: what detection
-            knows when it knows it) or ``truth`` (oracle: episode ends, next crash).
-        reroute: move the job's ranks off a leaf with ``switch_congestion``
-            (onto warm spares under other leaves) when that pays.
-        snapshot_save: before a restart it chooses, save with an asynchronous
-            snapshot and keep training until it is durable (else: the sync stall).
-        cost_aware: restart for an isolation only when that beats waiting for the
-            next restart that happens anyway (else: at once).
-    """
-
-    stall_s: float
-    persist_s: float
-    warm: str  # "never" | "pool" | "always"
-    interval_s: float | None  # fixed interval; None: the online tuner
-    knowledge: str = "none"
-    reroute: bool = False
-    snapshot_save: bool = False
-    cost_aware: bool = False
-
-
 #: remedies a brownout/oracle run uses (``run_policy(remedies=...)`` drops some, for ablation)
 REMEDIES = frozenset({"reroute", "snapshot_save", "cost_aware"})
 
@@ -227,12 +169,12 @@ def plan_for(policy: str, es: EvalScenario, ph: Physics,
     c = es.costs
     on = {k: k in remedies for k in ("reroute", "snapshot_save", "cost_aware")}
     if policy == "baseline":
-        return Plan(c.sync_checkpoint_s, 0.0, "never", c.baseline_checkpoint_interval_s)
+        return Plan(c.sync_checkpoint_s, 0.0, Warm.NEVER, c.baseline_checkpoint_interval_s)
     if policy == "brownout":
-        return Plan(c.async_snapshot_s, c.async_persist_s, "pool", None, "causal", **on)
+        return Plan(c.async_snapshot_s, c.async_persist_s, Warm.POOL, None, Knowledge.CAUSAL, **on)
     if policy == "oracle":
         tau = daly_interval_s(c.async_snapshot_s, ph.true_mtbi_s)
-        return Plan(c.async_snapshot_s, c.async_persist_s, "always", tau, "truth",
+        return Plan(c.async_snapshot_s, c.async_persist_s, Warm.ALWAYS, tau, Knowledge.TRUTH,
                     on["reroute"], on["snapshot_save"], True)
     raise ValueError(f"policy must be one of {POLICIES}")
 
@@ -247,7 +189,7 @@ class _Run:
         self.t = 0.0
         self.progress = self.durable = 0.0
         self.pending: tuple[float, float] | None = None  # (progress, durable at)
-        self.mode, self.mode_end, self.after = "run", math.inf, ""
+        self.mode, self.mode_end, self.after = Mode.RUN, math.inf, ""
         self.stall_progress = 0.0
         self.restart_when_durable = False
         self.active: set[int] = set()
@@ -256,7 +198,7 @@ class _Run:
         self.drained: set[int] = set()  # to be left out at the next restart
         self.avoided: dict[int, float] = {}  # leaf -> until when the job avoids it
         self.lost = dict.fromkeys(CAUSES, 0.0)
-        self.counts = {"fail": 0, "iso": 0, "cold": 0, "ckpt": 0, "chosen": 0, "reroute": 0}
+        self.counts = Counts()
         self.spares = es.costs.warm_spares
         self.detect_delay = 0.0
         self.start_s = start_s
@@ -268,26 +210,26 @@ class _Run:
         self.taus: list[float] = []
         self.mark = self.tau
         self.series: list[tuple[float, float]] = []
-        self.events: list[tuple[float, int, str, int]] = []
+        self.events: list[tuple[float, Ev, int]] = []
         self.decisions: list[tuple[float, str, int]] = []  # (t, isolate|reroute, episode)
 
     # ------------------------------------------------------------- setup
     def schedule(self) -> None:
         ev = self.events
         for i, t in enumerate(self.ph.fail_s.tolist()):
-            ev.append((t, 0, "fail", i))
+            ev.append((t, Ev.FAIL, i))
         for i, e in enumerate(self.eps):
-            ev.append((e.start_s, 1, "ep_start", i))
-            ev.append((e.end_s, 2, "ep_end", i))
+            ev.append((e.start_s, Ev.EP_START, i))
+            ev.append((e.end_s, Ev.EP_END, i))
             if e.detect_s is not None:
-                ev.append((e.detect_s, 3, "ep_detect", i))
+                ev.append((e.detect_s, Ev.EP_DETECT, i))
         k = 1
         while k * TAU_UPDATE_S < self.ph.duration_s:
-            ev.append((k * TAU_UPDATE_S, 4, "tau", k))
+            ev.append((k * TAU_UPDATE_S, Ev.TAU, k))
             k += 1
         k = 1
         while k * DAY_S / 4 < self.ph.duration_s:
-            ev.append((k * DAY_S / 4, 5, "sample", k))
+            ev.append((k * DAY_S / 4, Ev.SAMPLE, k))
             k += 1
         heapq.heapify(ev)
 
@@ -328,13 +270,13 @@ class _Run:
         dt = t1 - self.t
         if dt <= 0:
             return
-        if self.mode == "run":
+        if self.mode == Mode.RUN:
             v, cause = self.speed()
             self.progress += dt * v
             if cause:
                 self.lost[cause] += dt * (1 - v)
                 self.detect_delay += dt * (1 - v) * self._undetected_share()
-        elif self.mode == "stall":
+        elif self.mode == Mode.STALL:
             self.lost["checkpoint"] += dt
         else:
             self.lost["restart"] += dt
@@ -348,7 +290,7 @@ class _Run:
         return 1.0 if worst.detect_s is not None and worst.detect_s > self.t else 0.0
 
     def next_internal(self) -> float:
-        if self.mode in ("stall", "restart"):
+        if self.mode in (Mode.STALL, Mode.RESTART):
             return self.mode_end
         v, _ = self.speed()
         t_mark = self.t + max(self.mark - self.progress, 0.0) / v
@@ -356,12 +298,12 @@ class _Run:
         return min(t_mark, t_pend)
 
     def internal(self) -> None:
-        if self.mode == "stall" and self.t >= self.mode_end - 1e-9:
+        if self.mode == Mode.STALL and self.t >= self.mode_end - 1e-9:
             self._end_stall()
-        elif self.mode == "restart" and self.t >= self.mode_end - 1e-9:
-            self.mode, self.mode_end = "run", math.inf
+        elif self.mode == Mode.RESTART and self.t >= self.mode_end - 1e-9:
+            self.mode, self.mode_end = Mode.RUN, math.inf
             self.mark = self.progress + self.tau
-        elif self.mode == "run":
+        elif self.mode == Mode.RUN:
             if self.pending and self.t >= self.pending[1] - 1e-9:
                 self.durable, self.pending = self.pending[0], None
             if self.progress >= self.mark - 1e-6:
@@ -370,16 +312,16 @@ class _Run:
     def _start_checkpoint(self, then_restart: bool = False) -> None:
         sync = (then_restart and not self.plan.snapshot_save) or self.plan.persist_s == 0
         stall = self.es.costs.sync_checkpoint_s if sync else self.plan.stall_s
-        self.mode, self.mode_end = "stall", self.t + stall
+        self.mode, self.mode_end = Mode.STALL, self.t + stall
         self.after = "sync" if sync else "async"
         self.restart_when_durable = self.restart_when_durable or then_restart
         self.stall_progress = self.progress
-        self.counts["ckpt"] += 1
+        self.counts.checkpoints += 1
         self.taus.append(self.tau)
         self.mark = self.progress + self.tau
 
     def _end_stall(self) -> None:
-        self.mode, self.mode_end = "run", math.inf
+        self.mode, self.mode_end = Mode.RUN, math.inf
         if self.after == "async" and not self.restart_when_durable:
             self.pending = (self.stall_progress, self.t + self.plan.persist_s)
             return
@@ -396,19 +338,19 @@ class _Run:
         The oracle restarts warm without drawing on the pool, but a reroute
         needs real nodes under other leaves: it draws on the pool like brownout's.
         """
-        if self.plan.warm == "always" and not reroute:
+        if self.plan.warm == Warm.ALWAYS and not reroute:
             return True
-        if self.plan.warm == "never" or self.spares < n:
+        if self.plan.warm == Warm.NEVER or self.spares < n:
             return False
         self.spares -= n
-        heapq.heappush(self.events, (back_at_s, 6, "spare", n))
+        heapq.heappush(self.events, (back_at_s, Ev.SPARE, n))
         return True
 
     def _restart(self, repair_s: float | None) -> None:
         """Restart the job (after a crash: ``repair_s`` of the failed node), leaving
         out every drained node and, when the spares allow, every congested leaf
         the policy knows of."""
-        self.counts["chosen"] += int(repair_s is None)
+        self.counts.chosen += int(repair_s is None)
         warm = self._take_spares(1, self.t + repair_s) if repair_s is not None else True
         for i in sorted(self.drained | self.known):
             warm = self._leave_out(i) and warm
@@ -418,13 +360,13 @@ class _Run:
         r = c.warm_restart_s if warm else c.cold_restart_s
         if repair_s is None:
             r = max(r, self.plan.persist_s)  # the checkpoint load waits for the save
-        self.counts["cold"] += int(not warm)
-        if self.mode == "restart":
+        self.counts.cold += int(not warm)
+        if self.mode == Mode.RESTART:
             self.mode_end = self.t + r  # already down: the restart starts over
             return
         self.lost["rework"] += self.progress - self.durable
         self.progress, self.pending = self.durable, None
-        self.mode, self.mode_end = "restart", self.t + r
+        self.mode, self.mode_end = Mode.RESTART, self.t + r
 
     def _leave_out(self, i: int) -> bool:
         """Leave episode ``i``'s node (or the job's ranks under its leaf) out of
@@ -434,7 +376,7 @@ class _Run:
             return True
         if ep.kind != "switch_congestion":
             self.isolated.add(i)
-            self.counts["iso"] += 1
+            self.counts.isolations += 1
             self.decisions.append((self.t, "isolate", i))
             return self._take_spares(1, self.t + self._repair(len(self.ph.fail_s) + i))
         if not self.plan.reroute:
@@ -446,13 +388,13 @@ class _Run:
         if not self._take_spares(k, until, reroute=True):  # not enough spares: stay on the leaf
             return True
         self.avoided[leaf] = until
-        self.counts["reroute"] += 1
+        self.counts.reroutes += 1
         self.decisions.append((self.t, "reroute", i))
         return True
 
     def _cleared_s(self, ep: Episode) -> float:
         """When the policy sees the congestion gone (the finding resolves)."""
-        if self.plan.knowledge == "truth" or ep.detect_s is None:
+        if self.plan.knowledge == Knowledge.TRUTH or ep.detect_s is None:
             return ep.end_s
         return ep.end_s + (ep.detect_s - ep.start_s)
 
@@ -467,16 +409,16 @@ class _Run:
         if i not in self.active or i in self.isolated or (cong and not self.plan.reroute):
             return
         if cong and (until := self.avoided.get(self._leaf(ep), -1.0)) > self.t:
-            heapq.heappush(self.events, (until, 3, "ep_detect", i))  # off that leaf already
+            heapq.heappush(self.events, (until, Ev.EP_DETECT, i))  # off that leaf already
             return
         wait_s = ep.start_s + REROUTE_AFTER_S - self.t
-        if cong and self.plan.knowledge == "causal" and wait_s > 0:
-            heapq.heappush(self.events, (self.t + wait_s, 3, "ep_detect", i))  # persistent yet?
+        if cong and self.plan.knowledge == Knowledge.CAUSAL and wait_s > 0:
+            heapq.heappush(self.events, (self.t + wait_s, Ev.EP_DETECT, i))  # persistent yet?
             return
         self.known.add(i)
         if not cong:
             self.drained.add(i)  # a drain costs nothing: the next restart leaves it out
-        if self.mode == "restart" or self.restart_when_durable:
+        if self.mode == Mode.RESTART or self.restart_when_durable:
             self._leave_out(i)  # a restart is under way: it takes this one along
             self.drained.discard(i)
             return
@@ -485,82 +427,59 @@ class _Run:
             if cong:
                 self.drained.add(i)
             self._restart_soon()
-        elif self.plan.knowledge == "causal" or cost is None:
-            heapq.heappush(self.events, (self.t + REVIEW_S, 3, "ep_detect", i))
+        elif self.plan.knowledge == Knowledge.CAUSAL or cost is None:
+            heapq.heappush(self.events, (self.t + REVIEW_S, Ev.EP_DETECT, i))
+
+    def _moment(self) -> Moment:
+        return Moment(self.t, self.progress - self.durable, self.spares, self._rate_per_s())
 
     def _cost_now(self, ep: Episode) -> float | None:
-        """Expected cost of restarting now for ``ep`` (None: not possible now)."""
-        c = self.es.costs
-        save = min(self.progress - self.durable, self._save_s())
-        if ep.kind != "switch_congestion":
-            warm = self.plan.warm == "always" or (self.plan.warm == "pool" and self.spares >= 1)
-            return save + (c.warm_restart_s if warm else c.cold_restart_s)
-        k = self.ph.leaf_nodes
-        if self.spares < k:
-            return None
-        short = 0.0
-        if self.plan.warm == "pool":  # spares lent to the reroute are missing for crashes
-            crashes = self._remaining_s(ep, math.inf) * self._rate_per_s()
-            short = max(0.0, crashes - (self.spares - k)) * (c.cold_restart_s - c.warm_restart_s)
-        return save + c.warm_restart_s + short
+        return restart_cost_s(ep, self.plan, self.es, self.ph, self._moment())
 
     def _save_s(self) -> float:
-        """Stall of the save before a planned restart."""
-        return self.plan.stall_s if self.plan.snapshot_save else self.es.costs.sync_checkpoint_s
-
-    def _remaining_s(self, ep: Episode, horizon_s: float) -> float:
-        if self.plan.knowledge == "truth":
-            return min(ep.end_s, self.t + horizon_s) - self.t
-        return expected_remaining_s(self.t - ep.start_s, self.es.fail_slow.duration_s, horizon_s)
+        return save_s(self.plan, self.es)
 
     def _pays(self, ep: Episode, cost_s: float) -> bool:
-        if self.plan.knowledge == "causal" and not self.plan.cost_aware:
-            return True
-        if self.plan.knowledge == "truth":
-            nxt = self.ph.fail_s[np.searchsorted(self.ph.fail_s, self.t, side="right"):]
-            horizon = float(nxt[0]) - self.t if len(nxt) else math.inf
-            return (1 - 1 / ep.slowdown) * self._remaining_s(ep, horizon) > cost_s
-        return act_now_pays(ep.slowdown, self.t - ep.start_s, self.es.fail_slow.duration_s,
-                            cost_s, 1.0 / self._rate_per_s())
+        return restart_pays(ep, cost_s, self.plan, self.es, ph=self.ph, m=self._moment())
 
     def _restart_soon(self) -> None:
         """Restart now, first saving when that is cheaper than the rework."""
-        if self.mode == "stall":
-            self.mode = "run"  # the periodic save under way is abandoned
+        if self.mode == Mode.STALL:
+            self.mode = Mode.RUN  # the periodic save under way is abandoned
         if self.progress - self.durable > self._save_s():
             self._start_checkpoint(then_restart=True)
         else:
             self._restart(None)
 
     # ------------------------------------------------------------- external events
-    def external(self, what: str, i: int) -> None:
-        if what == "fail":
+    def external(self, what: Ev, i: int) -> None:
+        if what == Ev.FAIL:
             self._fail(i)
-        elif what == "ep_start":
+        elif what == Ev.EP_START:
             self.active.add(i)
-        elif what == "ep_end":
+        elif what == Ev.EP_END:
             self.active.discard(i)
             self.known.discard(i)
             self.drained.discard(i)
-        elif what == "ep_detect":
+        elif what == Ev.EP_DETECT:
             self._found(i)
-        elif what == "tau" and self.plan.interval_s is None:
+        elif what == Ev.TAU and self.plan.interval_s is None:
             self.tau = self._tuned()
-        elif what == "spare":
+        elif what == Ev.SPARE:
             self.spares += i
-        elif what == "sample":
+        elif what == Ev.SAMPLE:
             self.series.append((self.t, self.progress / self.t))
 
     def _fail(self, i: int) -> None:
-        self.counts["fail"] += 1
+        self.counts.fail += 1
         node = int(self.ph.fail_node[i])
         self.failed_nodes.add(str(node))
         self.rates.observe_node_failure(str(node))
         for j in list(self.active):  # the failed node is replaced: its episodes leave
             if self.eps[j].node == node and self.eps[j].kind != "switch_congestion":
                 self.isolated.add(j)
-        if self.mode == "stall":
-            self.mode = "run"
+        if self.mode == Mode.STALL:
+            self.mode = Mode.RUN
         self._restart(self._repair(i))
 
     # ------------------------------------------------------------- the walk
@@ -577,7 +496,7 @@ class _Run:
             if t_int <= t_ext:
                 self.internal()
             else:
-                _, _, what, i = heapq.heappop(self.events)
+                _, what, i = heapq.heappop(self.events)
                 self.external(what, i)
 
 
@@ -607,7 +526,7 @@ def run_policy(es: EvalScenario, policy: str, seed: int, *, interval_s: float | 
     productive = run.progress
     c = run.counts
     return RunResult(policy, ph.duration_s, productive, ph.gpus, run.lost,
-                     c["fail"] + c["chosen"], c["fail"], c["iso"], c["cold"], c["ckpt"],
+                     c.fail + c.chosen, c.fail, c.isolations, c.cold, c.checkpoints,
                      float(np.mean(run.taus)) if run.taus else 0.0,
                      [*run.series, (ph.duration_s, productive / ph.duration_s)],
-                     run.detect_delay, c["reroute"])
+                     run.detect_delay, c.reroutes)

@@ -41,7 +41,8 @@ docs/calibration.md.
 """
 
 from brownout.sim.engine import Simulation, build_topology
-from brownout.sim.run import SimResult, run_scenario
+from brownout.sim.result import SimResult
+from brownout.sim.run import run_scenario
 from brownout.sim.scenario import Scenario, list_scenarios, load_scenario, scenario_from_dict
 
 __all__ = [

@@ -38,7 +38,7 @@ from brownout.sim.failure_tables import (
     Cause,
     draw_arrivals,
 )
-from brownout.sim.run import SimResult
+from brownout.sim.result import SimResult
 from brownout.sim.scenario import JobSpec, Scenario
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology

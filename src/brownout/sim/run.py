@@ -4,54 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from brownout.findings import TruthFault
 from brownout.sim import output
 from brownout.sim.engine import Simulation, TickCallback
+from brownout.sim.result import SimResult
 from brownout.sim.scenario import Scenario
-from brownout.telemetry.frame import Frame
-from brownout.telemetry.series import SeriesRegistry
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
 
 Progress = Callable[[str, float], None]
-
-
-@dataclass
-class SimResult:
-    """What a run produced.
-
-    Attributes:
-        scenario, seed: what was run.
-        topology: the simulated cluster.
-        truth: every injected fault (spec/findings.md §3).
-        steps: per-rank step records.
-        summary: headline numbers (see :func:`summarise`).
-        simulation: the finished fine-mode :class:`Simulation` (None in coarse mode);
-            ``result.frame()`` gives its telemetry in memory.
-        extra: mode-specific results (coarse mode: the interruption list).
-    """
-
-    scenario: Scenario
-    seed: int
-    topology: Topology
-    truth: list[TruthFault]
-    steps: StepRecords
-    summary: dict[str, Any]
-    simulation: Simulation | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def frame(self, registry: SeriesRegistry | None = None) -> Frame:
-        """All scraped telemetry as one time-ordered Frame (empty in coarse mode)."""
-        if self.simulation is None:
-            reg = registry or SeriesRegistry(self.topology)
-            return Frame.empty(reg.table())
-        return self.simulation.frame(registry)
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, out_dir: str | Path | None = None,

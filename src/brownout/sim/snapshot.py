@@ -8,21 +8,30 @@ has fallen off the bus) is NaN.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from brownout.sim import hardware, physics
-
-if TYPE_CHECKING:
-    from brownout.sim.engine import Simulation
+from brownout.sim.effects import Effects
+from brownout.topology.model import Topology
 
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
 
-def scrape(sim: Simulation, silent: B) -> tuple[dict[str, F64], dict[str, F64], dict[str, F64]]:
+class Scrapable(Protocol):
+    """What a scrape reads of the simulated cluster (the engine's state, read-only)."""
+
+    topology: Topology
+    gpu: hardware.GpuState
+    net: hardware.NetState
+    effects: Effects
+    model: physics.GpuModel
+
+
+def scrape(sim: Scrapable, silent: B) -> tuple[dict[str, F64], dict[str, F64], dict[str, F64]]:
     """GPU, NIC and switch-port samples of every series (NaN = absent)."""
     topo, st, e, model = sim.topology, sim.gpu, sim.effects, sim.model
     gpu = {
