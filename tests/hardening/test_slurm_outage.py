@@ -116,6 +116,7 @@ def _finding(i: int, node: str) -> Finding:
                    0.97, "critical", "fell off the bus")
 
 
+@pytest.mark.slow
 def test_slurm_down_mid_batch_nothing_lost_nothing_repeated(slurm: None) -> None:
     ex = StopsSlurmAfterFirst()
     journal = Journal(":memory:", "slurm")

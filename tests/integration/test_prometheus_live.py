@@ -11,6 +11,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import pytest
+
 from brownout.cli.main import main
 from brownout.findings import Finding, read_findings
 from brownout.scoring import score
@@ -50,6 +52,7 @@ def _detect(args: list[str], out: Path) -> list[Finding]:
 
 
 @needs_prometheus
+@pytest.mark.slow
 def test_detect_through_prometheus_matches_files(tmp_path: Path) -> None:
     seed = secrets.randbelow(10_000)
     run, server = run_live(_scenario(), seed, SPEED, tmp_path)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from brownout.sim.live import LiveCluster
 from brownout.sim.scenario import scenario_from_dict
@@ -44,6 +45,7 @@ def _findings(port: int) -> list[dict[str, object]]:
 
 
 @needs_prometheus
+@pytest.mark.slow
 def test_watch_names_the_failed_gpu_from_prometheus(tmp_path: Path) -> None:
     sc = scenario_from_dict({
         "name": "prom-watch", "cluster": {"nodes": 2, "layout": "tor", "nodes_per_rack": 2},

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from policy_factories import make_finding
 
 from brownout.clock import ManualClock
@@ -104,6 +105,7 @@ def _run_until_done(args: list[str], rng: random.Random, budget_s: float,
         return kills
 
 
+@pytest.mark.slow
 def test_kill9_never_repeats_or_drops(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     total_kills = total_decided = total_executed = episodes = 0

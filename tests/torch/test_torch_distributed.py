@@ -82,6 +82,9 @@ def _worker(rank: int, port: int, log: str) -> None:
     dist.destroy_process_group()
 
 
+pytestmark = pytest.mark.slow  # four real gloo processes: ~30 s of setup
+
+
 @pytest.fixture(scope="module")
 def run_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch.multiprocessing as mp
