@@ -15,6 +15,7 @@ import numpy as np
 from brownout.detect.engine import Engine, EngineConfig
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile, write_findings
+from brownout.interop.verdicts import Verdict
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.problems import Problems
 from brownout.telemetry.skew import correct_skew, estimate_skew
@@ -34,6 +35,11 @@ from brownout.topology.model import Topology
 @click.option("--end", "end", help="End of the Prometheus range.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Findings file to write (JSON).")
+@click.option("--verdicts", "verdicts", multiple=True, type=click.Path(),
+              help="Node-local verdicts: NVSentinel HealthEvents (JSON/JSONL) or Kubernetes "
+                   "Nodes with node-problem-detector conditions (kubectl get nodes -o json); "
+                   "a file or a directory (repeatable). They add evidence to findings, "
+                   "never findings of their own (docs/interop.md).")
 @click.option("--tick-s", "tick_s", default=15.0, show_default=True, type=float,
               help="Seconds between detector updates.")
 @click.option("--strict", is_flag=True, help="Fail on the first malformed input line.")
@@ -41,7 +47,7 @@ from brownout.topology.model import Topology
 def command(  # noqa: PLR0917 - click passes every option positionally
         topology_path: str, metrics: tuple[str, ...], steps_path: str | None,
             prometheus: str | None, start: str | None, end: str | None, out: str,
-            tick_s: float, strict: bool, quiet: bool) -> int:
+            verdicts: tuple[str, ...], tick_s: float, strict: bool, quiet: bool) -> int:
     """Replay telemetry and step records through the detectors; write findings."""
     from brownout.cli.common import load_inputs, report_problems
 
@@ -50,6 +56,7 @@ def command(  # noqa: PLR0917 - click passes every option positionally
     if tick_s <= 0:
         raise InputError(f"--tick-s must be positive, got {tick_s}")
     topo, registry, frame, problems = load_inputs(topology_path, metrics, strict)
+    node_verdicts = _read_verdicts(verdicts)  # before the replay: bad input fails fast
     skews = estimate_skew(frame, topo.n_nodes)  # exporters' clocks (Prometheus stamps its own)
     frame = correct_skew(frame, skews)
     if prometheus:
@@ -61,11 +68,29 @@ def command(  # noqa: PLR0917 - click passes every option positionally
     problems.counter_resets += engine.state.counter_resets  # counted once, where rates are made
     notices = _problem_notices(topo, problems, frame, steps) + _skew_notices(topo, skews, frame)
     result = FindingsFile(result.cluster, result.findings, result.notices + notices)
+    if node_verdicts is not None:
+        result = _with_verdicts(result, node_verdicts, frame, steps)
     write_findings(result, out)
     report_problems(problems)
     if not quiet:
         click.echo(format_findings(result))
     return 0
+
+
+def _read_verdicts(paths: tuple[str, ...]) -> list[Verdict] | None:
+    if not paths:
+        return None
+    from brownout.interop.read import read_verdicts
+    return read_verdicts(paths)
+
+
+def _with_verdicts(result: FindingsFile, verdicts: list[Verdict], frame: Frame,
+                   steps: StepRecords | None) -> FindingsFile:
+    """Join node-local verdicts into the findings (evidence and confidence only)."""
+    from brownout.interop.join import corroborate
+
+    t0 = frame.start_s if len(frame) else (float(steps.ts[0]) if steps and len(steps) else 0.0)
+    return corroborate(result, verdicts, undated_s=t0)
 
 
 def _prometheus_frame(url: str, start: str | None, end: str | None, registry: object,

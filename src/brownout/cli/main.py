@@ -34,6 +34,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import-topology": ("brownout.cli.import_topology",
                         "Import Slurm, Kubernetes or Crux topology into a topology file."),
     "agent": ("brownout.cli.agent", "Node agent: read GPUs through NVML, serve /metrics."),
+    "publish": ("brownout.cli.publish",
+                "Publish findings as node conditions, Events and NVSentinel HealthEvents."),
 }
 
 
