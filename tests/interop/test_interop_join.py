@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from brownout.clock import ManualClock
 from brownout.executors.fake import FakeExecutor
 from brownout.findings import Finding, FindingsFile
-from brownout.interop.join import JoinConfig, corroborate
+from brownout.interop.join import corroborate
 from brownout.interop.verdicts import Verdict, classify
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller

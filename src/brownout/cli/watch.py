@@ -27,14 +27,32 @@ from brownout.service.wiring import plan_controller, token_path
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8765).")
 @click.option("--state-dir", default=None, help="Token, journal and findings live here.")
 @click.option("--print-token", is_flag=True, help="Print the API token and exit.")
+@click.option("--verdicts", multiple=True, type=click.Path(),
+              help="Node-local verdicts (NVSentinel HealthEvents JSON/JSONL, or Nodes with "
+                   "node-problem-detector conditions), re-read each minute (repeatable).")
+@click.option("--verdicts-kubernetes", is_flag=True, default=None,
+              help="Read node-problem-detector / NVSentinel node conditions from the cluster.")
+@click.option("--publish-kubernetes", is_flag=True, default=None,
+              help="Publish findings as node conditions and Events (NPD convention).")
+@click.option("--publish-nvsentinel", "nvsentinel", metavar="TARGET", default=None,
+              help="Send HealthEvents to NVSentinel (unix:///var/run/nvsentinel.sock).")
+@click.option("--nvsentinel-remediate", is_flag=True, default=None,
+              help="Mark HealthEvents EXECUTE_REMEDIATION (default STORE_ONLY).")
+@click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False),
+              help="Kubeconfig of the interop client (default: in-cluster, then ~/.kube).")
 def command(*, config_path: str | None, prometheus: str | None, topology: str | None,
             mode: str | None, host: str | None, port: int | None, state_dir: str | None,
-            print_token: bool) -> int:
+            print_token: bool, verdicts: tuple[str, ...], verdicts_kubernetes: bool | None,
+            publish_kubernetes: bool | None, nvsentinel: str | None,
+            nvsentinel_remediate: bool | None, kubeconfig: str | None) -> int:
     """Run the live controller; serve the API, /metrics and the dashboard."""
     base = load_watch_config(config_path) if config_path else WatchConfig()
     cfg = base.replace(source="prometheus" if prometheus else None, url=prometheus,
                        topology=topology, mode=mode, host=host, port=port,
-                       state_dir=state_dir)
+                       state_dir=state_dir, verdicts=verdicts or None,
+                       verdicts_kubernetes=verdicts_kubernetes,
+                       publish_kubernetes=publish_kubernetes, nvsentinel=nvsentinel,
+                       nvsentinel_remediate=nvsentinel_remediate, kubeconfig=kubeconfig)
     token = load_or_create_token(token_path(cfg))
     if print_token:
         click.echo(token)

@@ -47,6 +47,13 @@ class WatchConfig:
         engine_tick_s: seconds between detector updates.
         host, port: where the service listens (loopback by default).
         state_dir: token, journal and findings live here.
+        verdicts: files or directories of node-local verdicts, re-read each minute
+            (docs/interop.md).
+        verdicts_kubernetes: read node-problem-detector conditions from the API server.
+        publish_kubernetes: publish findings as node conditions and Events.
+        nvsentinel: NVSentinel platform connector to send HealthEvents to ("": none).
+        nvsentinel_remediate: mark them EXECUTE_REMEDIATION (default STORE_ONLY).
+        kubeconfig: kubeconfig for the interop client ("": in-cluster, then default).
     """
 
     source: str = "simulator"
@@ -65,6 +72,12 @@ class WatchConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     state_dir: str = str(DEFAULT_STATE_DIR)
+    verdicts: tuple[str, ...] = ()
+    verdicts_kubernetes: bool = False
+    publish_kubernetes: bool = False
+    nvsentinel: str = ""
+    nvsentinel_remediate: bool = False
+    kubeconfig: str = ""
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -109,6 +122,9 @@ SECTIONS: dict[str, dict[str, str]] = {
     "controller": {"mode": "mode", "executor": "executor", "policy": "policy",
                    "engine_tick_s": "engine_tick_s"},
     "service": {"host": "host", "port": "port", "state_dir": "state_dir"},
+    "interop": {"verdicts": "verdicts", "verdicts_kubernetes": "verdicts_kubernetes",
+                "publish_kubernetes": "publish_kubernetes", "nvsentinel": "nvsentinel",
+                "nvsentinel_remediate": "nvsentinel_remediate", "kubeconfig": "kubeconfig"},
 }
 
 
@@ -152,6 +168,12 @@ def _coerce(name: str, value: Any, base: Path) -> Any:
         if not isinstance(value, list):
             raise InputError("source.targets must be a list of URLs")
         return tuple(str(v) for v in value)
+    if name == "verdicts":
+        if not isinstance(value, list):
+            raise InputError("interop.verdicts must be a list of paths")
+        return tuple(str(base / str(v)) for v in value)
+    if isinstance(default, bool) and isinstance(value, bool):
+        return value
     if name in ("policy",) and value:
         return str(base / str(value))
     if name == "seed":

@@ -23,6 +23,7 @@ from brownout.clock import ManualClock
 from brownout.detect.engine import Engine, EngineConfig, concat_steps
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile
+from brownout.interop.live import LiveInterop
 from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller, StepReport
 from brownout.policy.journal import Journal, JournalWriteError
@@ -80,8 +81,10 @@ class LiveController:
 
     def __init__(self, topology: Topology, feed: Feed, executor: Executor, journal: Journal,
                  policy: PolicyConfig, *, engine: EngineConfig | None = None,
-                 settings: LiveSettings | None = None, start_s: float = 0.0) -> None:
+                 settings: LiveSettings | None = None, start_s: float = 0.0,
+                 interop: LiveInterop | None = None) -> None:
         self.topology = topology
+        self.interop = interop  # node-local verdicts in, conditions/HealthEvents out
         self.feed = feed
         self.settings = settings or LiveSettings()
         self.clock = ManualClock(start_s)
@@ -120,12 +123,14 @@ class LiveController:
         self.engine.push(frame, steps)
         self.engine.advance(min(until_s, self.feed.watermark_s()))
         try:
-            report = self.policy.step(*self._open())
+            report = self.policy.step(*self._open_joined(now_s))
         except JournalWriteError as exc:  # nothing is decided or done without the journal
             self._journal_error = f"{exc}: decisions and actions paused"
         else:
             self._journal_error = ""
             self._after_step(report)
+        if self.interop is not None:
+            self._errors.extend(self.interop.after_policy(self.engine.result().findings, now_s))
         self.history.push(now_s, frame, steps)
         self._refresh_ledger(now_s)
         self._ticks += 1
@@ -176,6 +181,15 @@ class LiveController:
         res = self.engine.result()
         findings = tuple(f for f in res.findings if (f.kind, f.component) in keys)
         notices = tuple(n for n in res.notices if n.resolved_at is None)
+        return findings, notices
+
+    def _open_joined(self, now_s: float) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
+        """:meth:`_open`, with node-local verdicts joined in as evidence (docs/interop.md)."""
+        findings, notices = self._open()
+        if self.interop is None:
+            return findings, notices
+        findings, notices, errors = self.interop.before_policy(findings, notices, now_s)
+        self._errors.extend(errors)
         return findings, notices
 
     def _after_step(self, report: StepReport) -> None:

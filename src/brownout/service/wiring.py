@@ -16,6 +16,7 @@ from typing import TextIO, cast
 from brownout.clock import Clock, WallClock
 from brownout.detect.engine import EngineConfig
 from brownout.executors.factory import build_executor
+from brownout.interop.live import LiveInterop
 from brownout.policy.config import PolicyConfig, load_policy_config
 from brownout.policy.journal import Journal
 from brownout.policy.ports import Executor
@@ -101,7 +102,8 @@ def plan_controller(cfg: WatchConfig, *, persistent: bool = True,
         feed = _source_feed(cfg, topology, wall)
         executor = _executor(cfg, topology, None)
         return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
-                              policy, engine=engine, settings=settings, start_s=wall.now())
+                              policy, engine=engine, settings=settings, start_s=wall.now(),
+                              interop=live_interop(cfg))
 
     return Plan(build, wall, cfg.interval_s, topology)
 
@@ -121,7 +123,8 @@ def _simulator_plan(cfg: WatchConfig, *, engine: EngineConfig, settings: LiveSet
         feed: Feed = SimulatorFeed(sim, SeriesRegistry(topology))
         executor = _executor(cfg, topology, sim)
         return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
-                              policy, engine=engine, settings=settings, start_s=sim.now())
+                              policy, engine=engine, settings=settings, start_s=sim.now(),
+                              interop=live_interop(cfg))
 
     return Plan(build, clock, cfg.interval_s / cfg.speed, topology)
 
@@ -135,6 +138,37 @@ def _source_feed(cfg: WatchConfig, topology: Topology, wall: Clock) -> Feed:
                                            retries=2), "prometheus")
     from brownout.telemetry.sources.scrape import ScrapeSource
     return SourceFeed(ScrapeSource(list(cfg.targets), registry, wall), "scrape")
+
+
+def live_interop(cfg: WatchConfig) -> LiveInterop | None:
+    """Verdict sources and publishers the config asks for (docs/interop.md), or None."""
+    wants_k8s = cfg.verdicts_kubernetes or cfg.publish_kubernetes
+    if not (cfg.verdicts or wants_k8s or cfg.nvsentinel):
+        return None
+    from brownout.interop.live import (
+        ConditionPublisher,
+        HealthEventPublisher,
+        Publisher,
+        VerdictSource,
+    )
+    from brownout.interop.read import read_verdicts
+
+    sources: list[VerdictSource] = []
+    publishers: list[Publisher] = []
+    if cfg.verdicts:
+        sources.append(lambda: read_verdicts(cfg.verdicts))
+    if wants_k8s:
+        from brownout.interop.k8s import KubernetesPublisher, core_api
+        k8s = KubernetesPublisher(core_api(cfg.kubeconfig or None))
+        if cfg.verdicts_kubernetes:
+            sources.append(k8s.node_verdicts)
+        if cfg.publish_kubernetes:
+            publishers.append(ConditionPublisher(k8s))
+    if cfg.nvsentinel:
+        from brownout.interop.grpc_sink import NvsentinelSink
+        publishers.append(HealthEventPublisher(NvsentinelSink(cfg.nvsentinel),
+                                               cfg.nvsentinel_remediate))
+    return LiveInterop(sources, publishers)
 
 
 def token_path(cfg: WatchConfig) -> Path:
