@@ -112,3 +112,10 @@ def test_findings_become_node_events_only_where_a_node_is_at_fault() -> None:
     assert not is_fatal(_finding("gpu_degraded", "n1/gpu1", "minor"))
     assert is_fatal(_finding("gpu_degraded", "n1/gpu1", "critical", "investigate"))
     assert check_name("nvlink_degraded") == "BrownoutNvlinkDegraded"
+
+
+def test_every_entity_is_checked_not_only_up_to_the_first_gpu() -> None:
+    text = json.dumps({"nodeName": "n1", "checkName": "GpuXidError", "entitiesImpacted": [
+        {"entityType": "GPU", "entityValue": "1"}, {"entityType": "PCI", "entityValue": 7}]})
+    with pytest.raises(ParseError, match=r"entitiesImpacted\[1\]\.entityValue: must be a string"):
+        parse_health_events(text, "e.json")

@@ -80,9 +80,12 @@ def _check_schema(f: Fields) -> None:
 
 
 def _gpu(fields: Fields, gpu_uuids: Mapping[str, int]) -> int | None:
-    for ent in fields.objects("entitiesImpacted"):
+    """The GPU index the entities name (an index, or a UUID in ``gpu_uuids``), else None."""
+    entities = []
+    for ent in fields.objects("entitiesImpacted"):  # every entity checked, then the first GPU
         ent.only(frozenset({"entityType", "entityValue"}))
-        kind, value = ent.text("entityType").upper(), ent.text("entityValue")
+        entities.append((ent.text("entityType").upper(), ent.text("entityValue")))
+    for kind, value in entities:
         if kind in _GPU_ENTITIES and value.isdigit():
             return int(value)
         if kind in (*_GPU_ENTITIES, "GPU_UUID") and value in gpu_uuids:

@@ -118,11 +118,12 @@ def _joined(f: Finding, matched: list[Verdict], cfg: JoinConfig) -> Finding:
 def _notice(v: Verdict, i: int, undated_s: float) -> Finding:
     t = v.observed_s if math.isfinite(v.observed_s) else undated_s
     codes = f" ({', '.join(v.codes)})" if v.codes else ""
+    said = f": {v.message[:120]}" if v.message else ""
     return Finding(
         id=f"n-verdict-{i:04d}", kind="node_verdict", component=v.component,
         component_type="node" if v.gpu is None else "gpu", onset=t, detected_at=t,
         confidence=1.0, severity="minor",
-        summary=f"{v.source} {v.check} on {v.component}{codes}: {v.message[:120]}; "
+        summary=f"{v.source} {v.check} on {v.component}{codes}{said}; "
                 "no brownout finding agrees (node-local verdict only: no action)",
         evidence={"node_verdicts": [v.evidence()]}, recommended_action="investigate")
 
