@@ -181,3 +181,21 @@ def test_read_back_skips_our_own_conditions(pub: KubernetesPublisher, api: NodeA
     checks = {v.check for v in pub.node_verdicts()}
     assert "GcmXidErrorsProblem" in checks
     assert not any(c.startswith("Brownout") for c in checks)
+
+
+def test_a_restart_keeps_transition_times_and_clears_what_resolved(pub: KubernetesPublisher,
+                                                                   api: NodeApi) -> None:
+    # n0002 carries BrownoutGpuFailed=True since 17:07:00 from an earlier run
+    still = ConditionBook()
+    still.seed(pub.published())
+    assert pub.publish(*still.update([finding("gpu_failed", "n0002/gpu0", "f-1")], T0 + 900)) \
+        == []
+    cond = _conds(api, "n0002")["BrownoutGpuFailed"]
+    assert (cond["status"], cond["lastTransitionTime"]) == ("True", "2025-11-24T17:07:00Z")
+    assert cond["lastHeartbeatTime"] == k8s_time(T0 + 900) and api.events == []
+    gone = ConditionBook()
+    gone.seed(pub.published())
+    assert pub.publish(*gone.update([], T0 + 1800)) == []
+    cond = _conds(api, "n0002")["BrownoutGpuFailed"]
+    assert (cond["status"], cond["reason"]) == ("False", "NoGpuFailed")
+    assert [(e["type"], e["reason"]) for e in api.events] == [("Normal", "NoGpuFailed")]

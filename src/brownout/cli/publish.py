@@ -53,15 +53,17 @@ def command(*, findings_path: str, kubernetes: bool, kubeconfig: str | None,
     """Publish findings as node conditions, Events and NVSentinel HealthEvents."""
     ff = read_findings(findings_path)
     now_s = WallClock().now()  # the edge: the CLI is where the wall clock is read
-    writes, events = ConditionBook().update(ff.findings, now_s)
+    book = ConditionBook()
     health = health_events(ff.findings, nvsentinel_remediate)
     if not kubernetes and not nvsentinel:
-        _print(writes, events, health, namespace)
+        _print(*book.update(ff.findings, now_s), health, namespace)
         return 0
     failed: list[str] = []
     if kubernetes:
         from brownout.interop.k8s import KubernetesPublisher, core_api
         pub = KubernetesPublisher(core_api(kubeconfig, api_server), namespace=namespace)
+        book.seed(pub.published())  # keeps transition times; clears what has resolved
+        writes, events = book.update(ff.findings, now_s)
         failed += pub.publish(writes, events)
         click.echo(f"kubernetes: {sum(map(len, writes.values()))} condition(s) on "
                    f"{len(writes)} node(s), {len(events)} event(s)")

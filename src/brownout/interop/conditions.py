@@ -30,6 +30,7 @@ from typing import Any
 from brownout.findings import Finding
 from brownout.interop.health_events import NODE_KINDS, check_name
 from brownout.interop.join import node_of
+from brownout.interop.npd_source import OWN_PREFIX
 
 COMPONENT = "brownout"
 
@@ -43,6 +44,21 @@ def _camel(kind: str) -> str:
     return "".join(w.capitalize() for w in kind.split("_"))
 
 
+def kind_of(condition_type: str) -> str:
+    """``BrownoutGpuDegraded`` -> ``gpu_degraded`` (the inverse of ``check_name``)."""
+    name = condition_type.removeprefix(OWN_PREFIX)
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _seconds(value: object) -> float:
+    if not isinstance(value, str):
+        return 0.0
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return 0.0
+
+
 @dataclass(frozen=True)
 class NodeCondition:
     """One condition of one node (times in unix s)."""
@@ -53,6 +69,13 @@ class NodeCondition:
     message: str
     last_heartbeat_s: float
     last_transition_s: float
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> NodeCondition:
+        """A condition as the API returns it (times it cannot read become 0)."""
+        return cls(str(raw.get("type", "")), str(raw.get("status", "")),
+                   str(raw.get("reason", "")), str(raw.get("message", "")),
+                   _seconds(raw.get("lastHeartbeatTime")), _seconds(raw.get("lastTransitionTime")))
 
     def to_json(self) -> dict[str, str]:
         return {"type": self.type, "status": self.status, "reason": self.reason,
@@ -105,6 +128,15 @@ class ConditionBook:
     _state: dict[tuple[str, str], NodeCondition] = field(default_factory=dict)
     _sent_s: dict[str, float] = field(default_factory=dict)
     _kinds: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def seed(self, published: dict[str, list[NodeCondition]]) -> None:
+        """Start from what is on the nodes now (brownout's own conditions), so that a
+        restart keeps transition times and clears conditions whose findings are gone."""
+        for node, conditions in published.items():
+            for c in conditions:
+                if c.type.startswith(OWN_PREFIX) and (node, c.type) not in self._state:
+                    self._state[(node, c.type)] = c
+                    self._kinds[(node, c.type)] = kind_of(c.type)
 
     def desired(self, findings: Iterable[Finding]) -> dict[tuple[str, str], list[Finding]]:
         """(node, condition type) -> the open findings behind it."""

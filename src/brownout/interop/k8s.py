@@ -19,7 +19,7 @@ from typing import Any
 
 from brownout.errors import ExecutorError, SourceError
 from brownout.interop.conditions import COMPONENT, NodeCondition, NodeEvent
-from brownout.interop.npd_source import parse_nodes
+from brownout.interop.npd_source import OWN_PREFIX, parse_nodes
 from brownout.interop.verdicts import Verdict
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
@@ -108,6 +108,19 @@ class KubernetesPublisher:
             except ExecutorError as exc:
                 failed.append(str(exc))
         return failed
+
+    def published(self) -> dict[str, list[NodeCondition]]:
+        """brownout's own conditions on every node now (to seed a ConditionBook)."""
+        doc = self._call("list nodes", self.api.list_node)
+        out: dict[str, list[NodeCondition]] = {}
+        for node in doc.get("items") or []:
+            name = (node.get("metadata") or {}).get("name", "")
+            conds = (node.get("status") or {}).get("conditions") or []
+            own = [NodeCondition.from_json(c) for c in conds if isinstance(c, dict)
+                   and str(c.get("type", "")).startswith(OWN_PREFIX)]
+            if name and own:
+                out[name] = own
+        return out
 
     def node_verdicts(self) -> list[Verdict]:
         """Verdicts of every node's health conditions, as the API server has them now."""

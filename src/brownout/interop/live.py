@@ -36,8 +36,15 @@ class ConditionPublisher:
 
     writer: Any
     book: ConditionBook = field(default_factory=ConditionBook)
+    _seeded: bool = False
 
     def __call__(self, findings: Sequence[Finding], now_s: float) -> list[str]:
+        if not self._seeded:  # what an earlier run left on the nodes, first
+            try:
+                self.book.seed(self.writer.published())
+            except BrownoutError as exc:
+                return [f"{exc} (conditions not published yet)"]
+            self._seeded = True
         writes, events = self.book.update(findings, now_s)
         if not writes and not events:
             return []
