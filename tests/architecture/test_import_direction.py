@@ -14,7 +14,7 @@ EDGE = frozenset({"service", "cli", "loop", "report", "sweep"})
 #: everything else: the model, the data path, decisions, adapters, the read model
 CORE = frozenset({"errors", "clock", "atomic", "yamldoc", "topology", "telemetry", "findings",
                   "scoring", "store", "detect", "policy", "recovery", "sim", "executors",
-                  "agent", "torch", "views"})
+                  "agent", "torch", "views", "interop"})
 #: package -> packages it must never import (on top of EDGE for the core)
 FORBIDDEN: dict[str, frozenset[str]] = {
     "policy": frozenset({"executors", "sim", "detect", "views"}),  # the policy owns the port
@@ -27,6 +27,8 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "report": frozenset({"service", "cli", "loop"}),  # reads the views, never the service
     "service": frozenset({"cli"}),
     "views": frozenset({"detect", "sim", "executors"}),
+    # other tools' verdicts in, findings out: never a detector, the policy or an executor
+    "interop": frozenset({"detect", "sim", "policy", "executors", "recovery", "views"}),
 }
 
 

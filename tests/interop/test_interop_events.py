@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from brownout.errors import ParseError
-from brownout.findings import Finding
+from brownout.findings import Finding, Lifecycle
 from brownout.interop.health_events import check_name, health_event, is_fatal, parse_health_events
 from brownout.interop.read import read_verdicts
 
@@ -87,8 +87,8 @@ def _finding(kind: str, component: str, severity: str = "major", action: str = "
              resolved: float | None = None) -> Finding:
     ctype = {"nic_degraded": "nic", "host_straggler": "node"}.get(kind, "gpu")
     return Finding("f-000007", kind, component, ctype, 1764003600.0, 1764003690.5, 0.93,
-                   severity, "SM clock 38% below peers", {"lifecycle": {"resolved_at": resolved}},
-                   action)
+                   severity, "SM clock 38% below peers", {},
+                   action, lifecycle=Lifecycle(resolved_at_s=resolved))
 
 
 def test_findings_become_node_events_only_where_a_node_is_at_fault() -> None:

@@ -25,7 +25,7 @@ grpc = pytest.importorskip("grpc", reason="grpcio (extra 'nvsentinel') is not in
 from google.protobuf import json_format  # noqa: E402 - after the skip
 
 from brownout.errors import ExecutorError, InputError  # noqa: E402
-from brownout.findings import Finding  # noqa: E402
+from brownout.findings import Finding, Lifecycle  # noqa: E402
 from brownout.interop.grpc_sink import NvsentinelSink, stubs, to_message  # noqa: E402
 from brownout.interop.health_events import health_event, parse_health_events  # noqa: E402
 
@@ -100,7 +100,7 @@ def findings(n_nodes: int = 16) -> list[Finding]:
             resolved = 1764009000.0 + n if (n + i) % 3 == 0 else None
             out.append(Finding(f"f-{n:03d}{i}", kind, comp, ctype, 1764003600.0 + n,
                                1764003690.25 + n * 7, 0.8 + i / 100, sev, f"{kind} at {comp}",
-                               {"lifecycle": {"resolved_at": resolved}}, act))
+                               {}, act, lifecycle=Lifecycle(resolved_at_s=resolved)))
     return out
 
 
@@ -110,7 +110,7 @@ def test_events_round_trip_through_the_generated_server(connector: tuple[Connect
     fs = findings()
     sent = [e for f in fs if (e := health_event(
         f, remediate=f.severity == "critical",
-        resolved_s=f.evidence["lifecycle"]["resolved_at"])) is not None]
+        resolved_s=f.resolved_at)) is not None]
     with NvsentinelSink(target, timeout_s=5.0) as sink:
         for i in range(0, len(sent), 25):
             assert sink.send(sent[i:i + 25]) == len(sent[i:i + 25])

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from brownout.clock import ManualClock
 from brownout.executors.fake import FakeExecutor
-from brownout.findings import Finding, FindingsFile
+from brownout.findings import Finding, FindingsFile, Lifecycle
 from brownout.interop.join import corroborate
 from brownout.interop.verdicts import Verdict, classify
 from brownout.policy.config import PolicyConfig
@@ -28,8 +28,8 @@ def finding(kind: str, component: str, conf: float = 0.5, onset: float = T0,
     ctype = {"nic_degraded": "nic", "host_straggler": "node", "cooling_fault": "cooling",
              "switch_congestion": "switch"}.get(kind, "gpu")
     return Finding(fid, kind, component, ctype, onset, onset + 90.0, conf, "critical",
-                   f"{kind} on {component}", {"lifecycle": {"resolved_at": resolved}},
-                   "drain_node")
+                   f"{kind} on {component}", {},
+                   "drain_node", lifecycle=Lifecycle(resolved_at_s=resolved))
 
 
 def verdict(check: str, node: str, gpu: int | None, t: float = T0, healthy: bool = False,
@@ -71,7 +71,7 @@ def test_kind_place_and_time_must_fit() -> None:
           verdict("InfiniBandStateCheck", "n0003", None, T0 - 4000, codes=()),  # recovered
           verdict("InfiniBandStateCheck", "n0003", None, T0 - 3000, healthy=True, codes=()),
           verdict("EthernetStateCheck", "n0003", None, T0 + 9e4, codes=())]  # after it ended
-    out = joined([replace(f, evidence={"lifecycle": {"resolved_at": T0 + 600}})], vs)
+    out = joined([replace(f, lifecycle=Lifecycle(resolved_at_s=T0 + 600))], vs)
     assert out.findings[0].confidence == 0.5
     assert {n.component for n in out.notices} == {"n0003/gpu0", "n0004", "n0003"}
     assert all(n.kind == "node_verdict" and n.severity == "minor" for n in out.notices)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from brownout.errors import ParseError
-from brownout.findings import Finding
+from brownout.findings import Finding, Lifecycle
 from brownout.interop.conditions import ConditionBook, k8s_time
 from brownout.interop.npd_source import parse_nodes_text
 
@@ -25,7 +25,7 @@ def finding(kind: str, component: str, fid: str, resolved: float | None = None) 
     ctype = {"nic_degraded": "nic", "host_straggler": "node", "switch_congestion": "switch"}\
         .get(kind, "gpu")
     return Finding(fid, kind, component, ctype, T0 - 60, T0, 0.91, "major", f"{kind} here",
-                   {"lifecycle": {"resolved_at": resolved}}, "drain_node")
+                   {}, "drain_node", lifecycle=Lifecycle(resolved_at_s=resolved))
 
 
 # ------------------------------------------------------------------ the book (pure)

@@ -10,7 +10,7 @@ import pytest
 
 from brownout.clock import ManualClock
 from brownout.errors import ExecutorError
-from brownout.findings import Finding
+from brownout.findings import Finding, Lifecycle
 from brownout.interop.health_events import rfc3339
 from brownout.interop.live import HealthEventPublisher, LiveInterop
 from brownout.service.config import WatchConfig, load_watch_config
@@ -34,7 +34,7 @@ class Sink:
 
 def _f(fid: str, resolved: float | None = None) -> Finding:
     return Finding(fid, "gpu_degraded", "n0001/gpu2", "gpu", T0, T0 + 60, 0.9, "major", "slow",
-                   {"lifecycle": {"resolved_at": resolved}}, "drain_node")
+                   {}, "drain_node", lifecycle=Lifecycle(resolved_at_s=resolved))
 
 
 def test_health_events_go_once_per_opening_and_resolution_and_retry_after_outage() -> None:

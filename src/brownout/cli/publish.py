@@ -20,15 +20,9 @@ from brownout.interop.conditions import ConditionBook
 from brownout.interop.health_events import health_event
 
 
-def _resolved_s(f: Finding) -> float | None:
-    life = f.evidence.get("lifecycle")
-    end = life.get("resolved_at") if isinstance(life, dict) else None
-    return float(end) if isinstance(end, int | float) and not isinstance(end, bool) else None
-
-
 def health_events(findings: tuple[Finding, ...], remediate: bool) -> list[dict[str, Any]]:
     """One event per node-level finding: unhealthy while open, healthy once resolved."""
-    out = (health_event(f, remediate, _resolved_s(f)) for f in findings)
+    out = (health_event(f, remediate, f.resolved_at) for f in findings)
     return [e for e in out if e is not None]
 
 

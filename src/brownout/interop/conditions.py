@@ -112,8 +112,7 @@ def _message(items: list[Finding]) -> str:
 
 
 def _open(f: Finding) -> bool:
-    life = f.evidence.get("lifecycle")
-    return not (isinstance(life, dict) and life.get("resolved_at") is not None)
+    return f.resolved_at is None
 
 
 @dataclass

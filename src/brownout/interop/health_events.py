@@ -25,6 +25,7 @@ from brownout.errors import ParseError
 from brownout.findings import Finding
 from brownout.interop.jsonfields import Fields
 from brownout.interop.verdicts import Verdict, classify
+from brownout.topology.component import ComponentRef
 
 #: RecommendedAction enum of health_event.proto (name -> number)
 RECOMMENDED_ACTIONS: dict[str, int] = {
@@ -174,11 +175,11 @@ def is_fatal(f: Finding) -> bool:
 
 
 def _entity(f: Finding, node: str) -> dict[str, str]:
-    part = f.component.split("/", 1)[1] if "/" in f.component else ""
-    if f.component_type == "gpu" and part.startswith("gpu") and part[3:].isdigit():
-        return {"entityType": "GPU", "entityValue": part[3:]}
-    if f.component_type == "nic" and part:
-        return {"entityType": "NIC", "entityValue": part}
+    ref = ComponentRef.parse(f.component)
+    if f.component_type == "gpu" and ref.gpu is not None:
+        return {"entityType": "GPU", "entityValue": str(ref.gpu)}
+    if f.component_type == "nic" and ref.part:
+        return {"entityType": "NIC", "entityValue": ref.part}
     return {"entityType": "NODE", "entityValue": node}
 
 
@@ -198,8 +199,7 @@ def health_event(f: Finding, remediate: bool = False, resolved_s: float | None =
             ``STORE_ONLY`` (it records and exports only).
         resolved_s: when given, the healthy event that clears it.
     """
-    node = f.component.split("/", 1)[0] if "/" in f.component else \
-        (f.component if f.component_type == "node" else "")
+    node = ComponentRef.parse(f.component).node(f.component_type)
     if f.kind not in NODE_KINDS or not node:
         return None
     healthy = resolved_s is not None

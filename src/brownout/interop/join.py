@@ -23,6 +23,7 @@ from typing import Any
 
 from brownout.findings import Finding, FindingsFile
 from brownout.interop.verdicts import CORROBORATES, Verdict
+from brownout.topology.component import ComponentRef
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,11 @@ def spans(verdicts: Iterable[Verdict]) -> list[_Span]:
 
 def node_of(f: Finding) -> str:
     """The node a finding's component lives on, or ``""`` for shared components."""
-    if "/" in f.component:
-        return f.component.split("/", 1)[0]
-    return f.component if f.component_type == "node" else ""
+    return ComponentRef.parse(f.component).node(f.component_type)
 
 
 def _finding_end_s(f: Finding) -> float:
-    life = f.evidence.get("lifecycle")
-    end = life.get("resolved_at") if isinstance(life, dict) else None
-    return float(end) if isinstance(end, int | float) and not isinstance(end, bool) else math.inf
+    return math.inf if f.resolved_at is None else f.resolved_at
 
 
 def agrees(f: Finding, span: _Span, cfg: JoinConfig) -> bool:

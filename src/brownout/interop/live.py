@@ -63,8 +63,7 @@ class HealthEventPublisher:
     def pending(self, findings: Sequence[Finding]) -> list[tuple[tuple[str, bool], dict[str, Any]]]:
         out = []
         for f in findings:
-            life = f.evidence.get("lifecycle")
-            end = life.get("resolved_at") if isinstance(life, dict) else None
+            end = f.resolved_at
             key = (f.id, end is not None)
             if key in self._sent or (end is not None and (f.id, False) not in self._sent):
                 continue
