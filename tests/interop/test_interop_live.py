@@ -133,3 +133,39 @@ def test_watch_on_the_twin_joins_verdicts_and_publishes(tmp_path: Path) -> None:
             assert not [e for e in st.health.errors if "kubernetes" in e or "nvsentinel" in e]
     finally:
         ctl.close()
+
+
+class FlakyWriter:
+    """A KubernetesPublisher stand-in whose API server is down for a while."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.conditions: dict[str, list[Any]] = {}
+        self.events: list[Any] = []
+
+    def published(self) -> dict[str, list[Any]]:
+        return {}
+
+    def set_conditions(self, node: str, conditions: list[Any]) -> None:
+        if self.down:
+            raise ExecutorError(f"kubernetes: patch node {node} status: API server unreachable")
+        self.conditions[node] = list(conditions)
+
+    def post_event(self, event: Any) -> None:
+        if self.down:
+            raise ExecutorError("kubernetes: create event: API server unreachable")
+        self.events.append(event)
+
+
+def test_an_outage_backs_off_and_conditions_go_out_once_it_ends() -> None:
+    from brownout.interop.live import ConditionPublisher
+    writer = FlakyWriter()
+    live = LiveInterop(publishers=[ConditionPublisher(writer)], backoff_s=60.0)
+    assert len(live.after_policy([_f("f-1")], T0)) == 2  # the condition and the event
+    writer.down = False
+    assert live.after_policy([_f("f-1")], T0 + 15) == []  # backing off: not even tried
+    assert writer.conditions == {}
+    assert live.after_policy([_f("f-1")], T0 + 60) == []
+    (cond,) = writer.conditions["n0001"]
+    assert (cond.status, cond.last_transition_s) == ("True", T0)
+    assert writer.events == []  # the Event of the transition was lost: best effort

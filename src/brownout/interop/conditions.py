@@ -137,6 +137,10 @@ class ConditionBook:
                     self._state[(node, c.type)] = c
                     self._kinds[(node, c.type)] = kind_of(c.type)
 
+    def resend(self, node: str) -> None:
+        """A write to ``node`` failed: send its conditions again at the next update."""
+        self._sent_s.pop(node, None)
+
     def desired(self, findings: Iterable[Finding]) -> dict[tuple[str, str], list[Finding]]:
         """(node, condition type) -> the open findings behind it."""
         out: dict[tuple[str, str], list[Finding]] = defaultdict(list)

@@ -5,7 +5,8 @@ each policy step it joins the latest verdicts into the open findings
 (:func:`~brownout.interop.join.corroborate`); after it, it publishes the
 findings' changes. Sources are re-read at most every ``refresh_s``; a source
 that fails keeps its last verdicts and reports one line. Publishers report
-failures as lines too: a publishing outage never stops detection or policy.
+failures as lines too, and one that failed waits ``backoff_s`` before it is
+tried again: a publishing outage never stops detection or the policy.
 """
 
 from __future__ import annotations
@@ -46,9 +47,18 @@ class ConditionPublisher:
                 return [f"{exc} (conditions not published yet)"]
             self._seeded = True
         writes, events = self.book.update(findings, now_s)
-        if not writes and not events:
-            return []
-        failed: list[str] = self.writer.publish(writes, events)
+        failed: list[str] = []
+        for node, conditions in writes.items():
+            try:
+                self.writer.set_conditions(node, conditions)
+            except BrownoutError as exc:
+                failed.append(str(exc))
+                self.book.resend(node)  # conditions are state: they go again next time
+        for event in events:  # Events are best effort, as client-go's recorder makes them
+            try:
+                self.writer.post_event(event)
+            except BrownoutError as exc:
+                failed.append(str(exc))
         return failed
 
 
@@ -99,8 +109,10 @@ class LiveInterop:
     publishers: Sequence[Publisher] = ()
     join: JoinConfig = field(default_factory=JoinConfig)
     refresh_s: float = 60.0
+    backoff_s: float = 60.0
     _verdicts: dict[int, list[Verdict]] = field(default_factory=dict)
     _read_at: float = -1e18
+    _retry_at: dict[int, float] = field(default_factory=dict)
 
     def _refresh(self, now_s: float) -> list[str]:
         if now_s - self._read_at < self.refresh_s:
@@ -125,5 +137,17 @@ class LiveInterop:
         return out.findings, out.notices, errors
 
     def after_policy(self, findings: Sequence[Finding], now_s: float) -> list[str]:
-        """Publish every finding's state (open or resolved); failure lines."""
-        return [line for publish in self.publishers for line in publish(findings, now_s)]
+        """Publish every finding's state (open or resolved); failure lines.
+
+        A publisher that failed is left alone for ``backoff_s``, so an endpoint
+        that is down costs the controller loop one timeout a minute, not one a tick.
+        """
+        lines = []
+        for i, publish in enumerate(self.publishers):
+            if now_s < self._retry_at.get(i, -1e18):
+                continue
+            failed = publish(findings, now_s)
+            if failed:
+                self._retry_at[i] = now_s + self.backoff_s
+                lines.extend(failed)
+        return lines
