@@ -60,9 +60,9 @@ class NvsentinelSink:
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, timeout_s: float = 10.0) -> None:
+        _, grpc_stubs = stubs()  # first: a missing grpcio is one line naming the extra
         import grpc
 
-        _, grpc_stubs = stubs()
         self.target = target
         self.timeout_s = timeout_s
         self._channel = grpc.insecure_channel(target)
