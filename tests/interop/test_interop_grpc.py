@@ -173,8 +173,8 @@ FIELD = st.sampled_from(sorted(EVENT_FIELDS | {"bogus"}))
 
 def _stricter_on_purpose(event: dict[str, Any]) -> bool:
     """Where ours refuses what protobuf's Python parser lets through, by design: brownout
-    needs a node and a check; an enum written as true/false/1.5 or overrides written as
-    "" or [] are accepted by that parser only through its leniency."""
+    needs a node and a check; an enum written as true/false/1.5, or overrides or an
+    entity written as "" or [], are accepted by that parser only through its leniency."""
     if not (isinstance(event.get("nodeName"), str) and event["nodeName"].strip()):
         return True
     if not (isinstance(event.get("checkName"), str) and event["checkName"].strip()):
@@ -182,6 +182,9 @@ def _stricter_on_purpose(event: dict[str, Any]) -> bool:
     for name in ("recommendedAction", "processingStrategy"):
         if isinstance(event.get(name), bool | float):
             return True
+    entities = event.get("entitiesImpacted")
+    if isinstance(entities, list) and any(e in ("", []) for e in entities):
+        return True  # the same leniency for an entity written as "" or []
     return any(event.get(n) in ("", []) for n in ("quarantineOverrides", "drainOverrides"))
 
 
@@ -195,7 +198,7 @@ def test_fuzz_ours_accepts_exactly_what_protobuf_accepts(sample: tuple[str, dict
     try:
         json_format.ParseDict(event, pb.HealthEvent())
         theirs = True
-    except (json_format.ParseError, ValueError, TypeError, AttributeError):
+    except (json_format.ParseError, ValueError, TypeError, AttributeError, OverflowError):
         theirs = False
     try:
         parse_health_events(json.dumps(event), "fuzz.json")
