@@ -37,8 +37,11 @@ _CHECKS: dict[str, str] = {
     "GpuXidError": "xid", "SysLogsXIDError": "xid", "SysLogsSXIDError": "nvlink",
     "SysLogsGPUFallenOff": "gpu_missing", "GpuMemWatch": "ecc", "GpuMemoryError": "ecc",
     "GpuEccError": "ecc", "GpuNvlinkWatch": "nvlink", "NVSwitchHealth": "nvlink",
+    # gpu-health-monitor names DCGM health watches Gpu<Watch>Watch (DCGM_HEALTH_WATCH_PCIE ...)
     "GpuThermalWatch": "thermal", "GpuThermalError": "thermal", "GpuPcieWatch": "diag",
-    "GpuInforomWatch": "diag", "GpuPowerWatch": "diag",
+    "GpuInforomWatch": "diag", "GpuPowerWatch": "diag", "GpuSmWatch": "diag",
+    "GpuPmuWatch": "diag", "GpuMcuWatch": "diag", "GpuNvswitchFatalWatch": "nvlink",
+    "GpuNvswitchNonfatalWatch": "nvlink",
     "InfiniBandStateCheck": "nic", "InfiniBandDegradationCheck": "nic",
     "EthernetStateCheck": "nic", "EthernetDegradationCheck": "nic",
     "SysLogsNICDriverError": "nic",
