@@ -73,6 +73,10 @@ class FakeApi:
         parts = req.path.strip("/").split("/")
         if parts[:3] == ["api", "v1", "nodes"] and len(parts) == 4:
             return self._node(req, parts[3])
+        if parts == ["api", "v1", "nodes"] and req.method == "GET":
+            return 200, {"kind": "NodeList", "apiVersion": "v1",
+                         "metadata": {"resourceVersion": "48211990"},
+                         "items": list(self.nodes.values())}
         if parts == ["api", "v1", "pods"] and req.method == "GET":
             node = req.query.get("fieldSelector", [""])[0].removeprefix("spec.nodeName=")
             items = [p for p in self.pods.get(node, {"items": []})["items"]

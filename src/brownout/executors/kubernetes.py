@@ -34,12 +34,15 @@ from brownout.policy.actions import (
     RETURN_NODE,
     Action,
 )
+from brownout.policy.ownership import is_drain_key, refuse_line
 from brownout.policy.ports import Observation, PermanentExecutorError
 from brownout.topology.model import NODE_NAME_RE
 
 TAINT_KEY = "brownout.io/quarantine"
 ANN = "brownout.io/"
 MERGE_PATCH = "application/merge-patch+json"
+#: the node controller's own taint for a cordoned node: not another tool's mark
+SYSTEM_TAINTS = frozenset({"node.kubernetes.io/unschedulable"})
 _REQUEST = {RESET_GPU: "request-reset-gpu", REBOOT_NODE: "request-reboot"}
 
 
@@ -122,11 +125,17 @@ class KubernetesExecutor:
                                          self._check(node))
         return out
 
-    def _patch_node(self, node: str, build: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """Read-modify-write with the resourceVersion as precondition; re-read on 409."""
+    def _patch_node(self, node: str,
+                    build: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+        """Read-modify-write with the resourceVersion as precondition; re-read on 409.
+
+        ``build`` returns None when the node is to be left as it is.
+        """
         for attempt in range(self.conflict_retries + 1):
             current = self.read_node(node)
             patch = build(current)
+            if patch is None:
+                return
             patch.setdefault("metadata", {})["resourceVersion"] = \
                 current["metadata"]["resourceVersion"]
             try:
@@ -144,7 +153,7 @@ class KubernetesExecutor:
         if kind == NOTIFY:
             self.notify(f"brownout notify [{action.key}]: {action.reason}")
         elif kind == DRAIN_NODE:
-            self._patch_node(action.node, lambda n: _drain_patch(n, action))
+            self._patch_node(action.node, lambda n: self._drain_unless_held(n, action))
         elif kind == RETURN_NODE:
             self._patch_node(action.node, lambda n: _return_patch(n, action))
         elif kind == RESTART_JOB:
@@ -154,6 +163,26 @@ class KubernetesExecutor:
             self._patch_node(action.node, lambda _n: {"metadata": {"annotations": ann}})
         else:  # pragma: no cover - Action validates kinds
             raise PermanentExecutorError(f"kubernetes: unsupported action {kind}")
+
+    def _drain_unless_held(self, node: dict[str, Any], action: Action
+                           ) -> dict[str, Any] | None:
+        """The drain patch, or None when someone else has cordoned the node: brownout
+        never overrides another's cordon (its goal, no new pods, holds already)."""
+        if _held_by_others(node):
+            self.notify(f"brownout drain [{action.key}]: node {action.node} is cordoned by"
+                        " someone else; left as it is")
+            return None
+        return _drain_patch(node, action)
+
+    def drained_by_others(self) -> dict[str, str]:
+        """Node -> a one-line reason for every topology node cordoned by someone else."""
+        found = self._call("list nodes", self.api.list_node)
+        out = {}
+        for item in found.get("items", []):
+            name = str(item.get("metadata", {}).get("name", ""))
+            if name in self.nodes and _held_by_others(item):
+                out[name] = _foreign_reason(item)
+        return out
 
     def pods_on(self, node: str) -> list[dict[str, Any]]:
         """Pods on ``node`` that an eviction should move (not DaemonSet, not mirror pods)."""
@@ -246,20 +275,58 @@ def _is_quarantined(node: dict[str, Any]) -> bool:
     return bool(spec.get("unschedulable")) and bool(ours)
 
 
+def _foreign_taints(node: dict[str, Any]) -> str:
+    """Sorted keys of other tools' scheduling taints, comma-joined (ownership check)."""
+    keys = {t.get("key", "") for t in _taints(node)
+            if t.get("effect") in ("NoSchedule", "NoExecute")} - SYSTEM_TAINTS
+    return ",".join(sorted(keys))
+
+
+def _ours(node: dict[str, Any]) -> bool:
+    """Quarantined by brownout, and nobody changed it since (:mod:`brownout.policy.ownership`):
+    our taint, our drain key in the annotation, and no other tool's taint added."""
+    ann = node.get("metadata", {}).get("annotations") or {}
+    name = str(node.get("metadata", {}).get("name", ""))
+    return (_is_quarantined(node) and is_drain_key(name, str(ann.get(ANN + "action-key", "")))
+            and ann.get(ANN + "taints-before", "") == _foreign_taints(node))
+
+
+def _held_by_others(node: dict[str, Any]) -> bool:
+    """Cordoned (or tainted by us) but not as brownout left it."""
+    spec = node.get("spec", {})
+    ours = any(t.get("key") == TAINT_KEY for t in spec.get("taints") or [])
+    return (bool(spec.get("unschedulable")) or ours) and not _ours(node)
+
+
+def _foreign_reason(node: dict[str, Any]) -> str:
+    taints = _foreign_taints(node)
+    return f"cordoned; taints: {taints}" if taints else "cordoned"
+
+
 def _drain_patch(node: dict[str, Any], action: Action) -> dict[str, Any]:
     taint = {"key": TAINT_KEY, "value": action.finding_kind or "brownout",
              "effect": "NoSchedule"}
     return {"spec": {"unschedulable": True, "taints": [*_taints(node), taint]},
             "metadata": {"annotations": {ANN + "action-key": action.key,
                                          ANN + "reason": action.reason,
-                                         ANN + "finding": action.finding_id}}}
+                                         ANN + "finding": action.finding_id,
+                                         ANN + "taints-before": _foreign_taints(node)}}}
 
 
-def _return_patch(node: dict[str, Any], action: Action) -> dict[str, Any]:
+def _return_patch(node: dict[str, Any], action: Action) -> dict[str, Any] | None:
+    """Uncordon only a node brownout quarantined and nobody changed since; an
+    uncordoned node without our taint needs nothing."""
+    spec = node.get("spec", {})
+    if _held_by_others(node):
+        raise PermanentExecutorError(refuse_line("kubernetes", action.node, "uncordon",
+                                                 _foreign_reason(node)))
+    if not spec.get("unschedulable"):
+        return None  # in service already
     return {"spec": {"unschedulable": None, "taints": _taints(node) or None},
             "metadata": {"annotations": {ANN + "action-key": action.key,
                                          ANN + "reason": action.reason,
-                                         ANN + "finding": None}}}
+                                         ANN + "finding": None,
+                                         ANN + "taints-before": None}}}
 
 
 def _evictable(pod: dict[str, Any]) -> bool:

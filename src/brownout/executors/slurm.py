@@ -32,6 +32,7 @@ from brownout.policy.actions import (
     RETURN_NODE,
     Action,
 )
+from brownout.policy.ownership import Owner, refuse_line, slurm_owner
 from brownout.policy.ports import Observation, PermanentExecutorError
 from brownout.topology.hostlist import compress, expand
 from brownout.topology.model import NODE_NAME_RE
@@ -132,6 +133,14 @@ class SlurmExecutor:
         self._run(argv)
 
     def _resume(self, node: str) -> None:
+        """Resume ``node`` only while brownout's drain mark is still its Reason
+        (:mod:`brownout.policy.ownership`); an in-service node needs nothing."""
+        seen = self.node(node)
+        owner = slurm_owner(node, seen.drained, seen.reason)
+        if owner is Owner.OTHER:
+            raise PermanentExecutorError(refuse_line("slurm", node, "resume", seen.reason))
+        if owner is Owner.NOBODY:
+            return
         try:
             self._update(node, "RESUME")
         except PermanentExecutorError:
@@ -163,6 +172,11 @@ class SlurmExecutor:
         if name not in nodes:
             raise PermanentExecutorError(f"slurm: node {name} not known to slurmctld")
         return nodes[name]
+
+    def drained_by_others(self) -> dict[str, str]:
+        """Node -> Reason of every topology node drained by someone other than brownout."""
+        return {name: n.reason for name, n in self.read_nodes().items()
+                if name in self.nodes and slurm_owner(name, n.drained, n.reason) is Owner.OTHER}
 
     def jobs_on(self, node: str) -> list[str]:
         """Ids of running or pending jobs on ``node`` (``squeue --json``, filtered here too)."""

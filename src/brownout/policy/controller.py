@@ -29,6 +29,7 @@ from brownout.policy.breaker import Breaker, BreakerReading, read_breaker
 from brownout.policy.config import PolicyConfig
 from brownout.policy.guardrails import Ledger, Validator, apply_guardrails, default_guardrails
 from brownout.policy.journal import Journal
+from brownout.policy.ownership import OwnershipReader, out_of_pool
 from brownout.policy.ports import Executor, Observation, PermanentExecutorError
 from brownout.policy.rules import PolicyInput, decide
 from brownout.policy.states import (
@@ -105,6 +106,8 @@ class Controller:
         jobs: job -> nodes it runs on (for the per-job limit), if known.
         guard: guardrails; default from ``config``.
         sleep: back-off sleeper (injected so tests do not wait).
+        ownership: who tells which nodes someone else drained (default: the
+            executor, when it can); see :mod:`brownout.policy.ownership`.
     """
 
     topology: Topology
@@ -115,6 +118,7 @@ class Controller:
     jobs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     guard: Validator | None = None
     sleep: Callable[[float], None] = time.sleep
+    ownership: OwnershipReader | None = None
 
     # the step ------------------------------------------------------------
     def step(self, findings: tuple[Finding, ...], notices: tuple[Finding, ...] = ()
@@ -149,10 +153,13 @@ class Controller:
     def _decide(self, states: NodeStates, findings: tuple[Finding, ...], breaker: Breaker,
                 now_s: float) -> tuple[list[str], list[Refusal]]:
         known = self.journal.keys()
-        inp = PolicyInput(findings, states.snapshot(),
+        foreign = self._foreign()
+        inp = PolicyInput(findings, out_of_pool(states.snapshot(), foreign),
                           {n: s for n in states.snapshot() if (s := states.since_s(n))},
                           now_s)
-        proposed = [a for a in decide(inp, self.config) if a.key not in known]
+        # on a node someone else drained brownout only tells: it never acts there
+        proposed = [a for a in decide(inp, self.config) if a.key not in known
+                    and not (a.disruptive and a.node in foreign)]
         cfg = self.config
         ledger = Ledger(now_s, self.topology.n_nodes, topology_groups(self.topology, self.jobs),
                         frozenset(n for n, s in states.snapshot().items()
@@ -164,6 +171,18 @@ class Controller:
         allowed, refused = apply_guardrails(proposed, _with_breaker(breaker, guard), ledger)
         decided = [(a, *self._initial_status(a, now_s)) for a in allowed]
         return self.journal.decide(decided, refused, (), now_s), refused
+
+    def _foreign(self) -> frozenset[str]:
+        """Nodes drained by someone else: out of service for the policy, never
+        drained over, never returned. Unreadable now: none (the executors check
+        again before a resume)."""
+        reader = self.ownership if self.ownership is not None else self.executor
+        if not isinstance(reader, OwnershipReader):
+            return frozenset()
+        try:
+            return frozenset(reader.drained_by_others())
+        except ExecutorError:
+            return frozenset()
 
     def _initial_status(self, action: Action, now_s: float
                         ) -> tuple[ActionStatus, float | None]:
