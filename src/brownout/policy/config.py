@@ -30,6 +30,8 @@ NEVER_ISOLATE = frozenset({"telemetry_loss", "switch_congestion"})
 #: the only kind a reroute may follow from (a leaf switch's congestion)
 REROUTE_KINDS = frozenset({"switch_congestion"})
 APPROVAL_MODES = ("off", "disruptive", "all")
+#: groups a GPU-hours budget may be stated for
+BUDGET_GROUPS = ("rack", "leaf", "nvlink_domain", "cooling", "job")
 
 _ISOLATE = (DRAIN_NODE, RESTART_JOB, NOTIFY)
 
@@ -92,6 +94,15 @@ class PolicyConfig:
         reroute_min_duration_s: shortest congestion episode of the duration
             prior (log-uniform; default: Greyhound's observed 10 min ..).
         reroute_max_duration_s: ... longest (.. 10 h).
+        escalate_min_nodes: this many nodes under one rack, NVLink domain,
+            cooling loop or leaf going bad within ``escalate_window_s`` get one
+            recommendation for the shared part instead of node actions (0: off).
+        escalate_window_s: see ``escalate_min_nodes`` (onsets this close).
+        gpu_hours_budget: group kind (``rack``, ``leaf``, ``nvlink_domain``,
+            ``cooling``, ``job``) -> GPU-hours at risk allowed in any one such
+            group: isolated GPUs times ``isolation_expected_h``.
+        isolation_expected_h: how long an isolated node is expected to stay
+            out (hours), for the GPU-hours at risk.
     """
 
     kind_actions: dict[str, dict[str, tuple[str, ...]]] = field(
@@ -123,6 +134,10 @@ class PolicyConfig:
     reroute_cost_s: float = 300.0
     reroute_min_duration_s: float = 600.0
     reroute_max_duration_s: float = 36000.0
+    escalate_min_nodes: int = 3
+    escalate_window_s: float = 1800.0
+    gpu_hours_budget: dict[str, float] = field(default_factory=dict)
+    isolation_expected_h: float = 24.0
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -149,6 +164,12 @@ def _problems(cfg: PolicyConfig) -> list[str]:
         out.append("reroute_min_duration_s must be > 0 and <= reroute_max_duration_s")
     for kind, by_sev in cfg.kind_actions.items():
         out += _kind_problems(kind, by_sev)
+    for group, budget in cfg.gpu_hours_budget.items():
+        if group not in BUDGET_GROUPS:
+            out.append(f"gpu_hours_budget: unknown group {group!r} (one of"
+                       f" {', '.join(BUDGET_GROUPS)})")
+        elif isinstance(budget, bool) or not isinstance(budget, int | float) or budget < 0:
+            out.append(f"gpu_hours_budget.{group} must be a number >= 0, got {budget!r}")
     return out
 
 
@@ -215,6 +236,11 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise InputError("kind_actions must map kind -> severity -> [actions]")
         return {k: {s: tuple(a) if isinstance(a, list) else (str(a),) for s, a in v.items()}
                 for k, v in value.items()}
+    if key == "gpu_hours_budget":
+        if not isinstance(value, dict):
+            raise InputError("gpu_hours_budget must map group -> GPU-hours")
+        return {str(k): float(v) if isinstance(v, int | float) and not isinstance(v, bool)
+                else v for k, v in value.items()}
     if key == "xid_overrides":
         if not isinstance(value, dict):
             raise InputError("xid_overrides must map Xid -> resolution")

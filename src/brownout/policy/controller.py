@@ -27,6 +27,7 @@ from brownout.findings import Finding
 from brownout.policy.actions import DRAIN_NODE, RETURN_NODE, Action, Refusal
 from brownout.policy.breaker import Breaker, BreakerReading, read_breaker
 from brownout.policy.config import PolicyConfig
+from brownout.policy.escalation import shared_groups
 from brownout.policy.guardrails import Ledger, Validator, apply_guardrails, default_guardrails
 from brownout.policy.journal import Journal
 from brownout.policy.ownership import OwnershipReader, out_of_pool
@@ -79,7 +80,8 @@ class StepReport:
 
 def topology_groups(topo: Topology, jobs: Mapping[str, tuple[str, ...]] | None = None
                     ) -> dict[str, dict[str, tuple[str, ...]]]:
-    """Group memberships for the blast-radius guardrails: rack, leaf switch, job."""
+    """Group memberships for the blast-radius guardrails: rack, leaf switch, job,
+    and for GPU-hours budgets also cooling loop and NVLink domain."""
     leaves: dict[str, set[str]] = {n.name: set() for n in topo.nodes}
     for node in topo.nodes:
         leaves[node.name].update(nic.switch for nic in node.nics)
@@ -90,7 +92,10 @@ def topology_groups(topo: Topology, jobs: Mapping[str, tuple[str, ...]] | None =
             by_job.setdefault(n, []).append(job)
     return {"rack": {n.name: (n.rack,) for n in topo.nodes},
             "leaf": {n: tuple(sorted(s)) for n, s in leaves.items()},
-            "job": {n: tuple(j) for n, j in by_job.items()}}
+            "job": {n: tuple(j) for n, j in by_job.items()},
+            "cooling": {n.name: (n.cooling,) for n in topo.nodes},
+            "nvlink_domain": {n.name: (n.nvlink_domain,) for n in topo.nodes
+                              if n.nvlink_domain}}
 
 
 @dataclass
@@ -154,9 +159,11 @@ class Controller:
                 now_s: float) -> tuple[list[str], list[Refusal]]:
         known = self.journal.keys()
         foreign = self._foreign()
+        # an open breaker means a fleet-wide anomaly, not one rack's: no escalation
+        shared = {} if breaker.open else shared_groups(self.topology)
         inp = PolicyInput(findings, out_of_pool(states.snapshot(), foreign),
                           {n: s for n in states.snapshot() if (s := states.since_s(n))},
-                          now_s)
+                          now_s, shared)
         # on a node someone else drained brownout only tells: it never acts there
         proposed = [a for a in decide(inp, self.config) if a.key not in known
                     and not (a.disruptive and a.node in foreign)]
@@ -166,7 +173,8 @@ class Controller:
                                   if s in OUT_OF_SERVICE),
                         self.journal.recent(now_s - max(cfg.window_s, cfg.rate_window_s,
                                                         cfg.cooldown_s)),
-                        _quarantines(states, now_s - cfg.flap_window_s))
+                        _quarantines(states, now_s - cfg.flap_window_s),
+                        gpus={n.name: n.gpus for n in self.topology.nodes})
         guard = self.guard or default_guardrails(cfg)
         allowed, refused = apply_guardrails(proposed, _with_breaker(breaker, guard), ledger)
         decided = [(a, *self._initial_status(a, now_s)) for a in allowed]

@@ -33,6 +33,7 @@ class Ledger:
         recent: actions the journal remembers.
         quarantines: node -> times it entered ``quarantined`` in the flap window.
         accepted: actions accepted so far in this batch (the checker appends).
+        gpus: node -> its GPUs (for GPU-hours budgets; a node not listed has none).
     """
 
     now_s: float
@@ -42,6 +43,7 @@ class Ledger:
     recent: tuple[PastAction, ...] = ()
     quarantines: Mapping[str, int] = field(default_factory=dict)
     accepted: list[Action] = field(default_factory=list)
+    gpus: Mapping[str, int] = field(default_factory=dict)
 
     def isolated_nodes(self, window_s: float) -> set[str]:
         """Nodes out of service now, isolated in the window, or accepted in this batch."""
@@ -111,6 +113,33 @@ def max_group_fraction(kind: str, fraction: float, window_s: float,
     return check
 
 
+def max_gpu_hours(kind: str, budget_gpu_h: float, expected_h: float,
+                  window_s: float) -> Validator:
+    """At most ``budget_gpu_h`` GPU-hours at risk in any one ``kind`` group.
+
+    A node isolated (out of service, within ``window_s``, or accepted in this
+    batch) puts its GPUs at risk for ``expected_h`` hours, the expected time
+    out; the budget bounds their sum per rack, leaf, NVLink domain, cooling
+    loop or job. Sizes differ (a 4-GPU tray, an 8-GPU node), so the budget is
+    stated in what is lost, not in node counts.
+    """
+    def check(action: Action, ledger: Ledger) -> Refusal | None:
+        if not action.isolating or not action.node:
+            return None
+        isolated = ledger.isolated_nodes(window_s)
+        if action.node in isolated:
+            return None
+        member = ledger.groups.get(kind, {})
+        for name in member.get(action.node, ()):
+            gpus = sum(ledger.gpus.get(n, 0) for n in isolated if name in member.get(n, ()))
+            at_risk = (gpus + ledger.gpus.get(action.node, 0)) * expected_h
+            if at_risk > budget_gpu_h + 1e-9:
+                return Refusal(action, f"max_{kind}_gpu_hours", budget_gpu_h, at_risk,
+                               f"{at_risk:.0f} GPU-hours would be at risk in {kind} {name}")
+        return None
+    return check
+
+
 def cooldown(cooldown_s: float) -> Validator:
     """No second isolating action on a node within ``cooldown_s`` for another finding."""
     def check(action: Action, ledger: Ledger) -> Refusal | None:
@@ -161,8 +190,10 @@ def default_guardrails(cfg: PolicyConfig) -> Validator:
     """The guardrails every controller runs, from the policy config."""
     groups = [max_group_fraction(k, cfg.max_group_fraction, cfg.window_s, cfg.min_group_nodes)
               for k in ("rack", "leaf", "job")]
+    budgets = [max_gpu_hours(k, b, cfg.isolation_expected_h, cfg.window_s)
+               for k, b in sorted(cfg.gpu_hours_budget.items())]
     return and_(flap_suppression(cfg.flap_max), cooldown(cfg.cooldown_s),
-                max_fleet_fraction(cfg.max_fleet_fraction, cfg.window_s), *groups,
+                max_fleet_fraction(cfg.max_fleet_fraction, cfg.window_s), *groups, *budgets,
                 rate_limit(cfg.rate_max_actions, cfg.rate_window_s))
 
 

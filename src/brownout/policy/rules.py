@@ -27,6 +27,7 @@ from brownout.policy.actions import (
     Action,
 )
 from brownout.policy.config import NEVER_ISOLATE, PolicyConfig
+from brownout.policy.escalation import Shared, escalate
 from brownout.policy.states import IN_REPAIR, OUT_OF_SERVICE
 from brownout.policy.xid import worst_xid_actions
 from brownout.topology.component import host_of, node_of
@@ -41,18 +42,34 @@ class PolicyInput:
         node_states: node -> state, for nodes not ``healthy``.
         state_since_s: node -> when it entered its current state (unix s).
         now_s: the time of the decision (unix s), from the injected clock.
+        shared: kind -> node -> the rack, NVLink domain, cooling loop and leaf
+            above it (:func:`brownout.policy.escalation.shared_groups`); empty:
+            no escalation.
     """
 
     findings: tuple[Finding, ...]
     node_states: Mapping[str, str] = field(default_factory=dict)
     state_since_s: Mapping[str, float] = field(default_factory=dict)
     now_s: float = 0.0
+    shared: Shared = field(default_factory=dict)
 
 
 def decide(inp: PolicyInput, config: PolicyConfig) -> list[Action]:
-    """Actions for every open finding, then returns to service; no duplicates."""
+    """Actions for every open finding, then returns to service; no duplicates.
+
+    Findings absorbed by an escalation (:mod:`brownout.policy.escalation`) get
+    the one recommendation for their shared component instead of node actions.
+    """
     out: dict[str, Action] = {}
+    escalations = escalate(inp.findings, inp.shared, config.escalate_min_nodes,
+                           config.escalate_window_s, config.min_confidence)
+    for e in escalations:
+        a = e.action(config.escalate_window_s)
+        out.setdefault(a.key, a)
+    absorbed = {i for e in escalations for i in e.finding_ids}
     for f in sorted(inp.findings, key=lambda f: (f.detected_at, f.id)):
+        if f.id in absorbed:
+            continue
         for a in _for_finding(f, inp, config):
             out.setdefault(a.key, a)
     for a in _returns(inp, config):
