@@ -2,6 +2,9 @@
 
 Two modes, chosen by the scenario:
 
+- a rack-scale scenario (``brownout/loop/rack_scale_scenarios``: ``nvl72``,
+  ``nvl72-full``, or a file with a ``fleet`` section) runs in coarse mode with
+  NVLink domains modelled (:mod:`brownout.loop.nvl72_eval`);
 - an evaluation scenario (``brownout/loop/scenarios``: ``llama3-54d``,
   ``fail-slow-heavy``, or a file with ``sim_scenario``) runs in coarse mode
   (:mod:`brownout.loop.coarse_eval`): weeks of job and failure dynamics with
@@ -28,6 +31,8 @@ from brownout.errors import InputError
 from brownout.loop.coarse_eval import POLICIES, run_policy
 from brownout.loop.costs import EvalScenario, find_eval_scenario
 from brownout.loop.fine import run_loop
+from brownout.loop.nvl72_eval import result_extra, run_rack_scale
+from brownout.loop.nvl72_scenario import RackScaleScenario, find_rack_scale
 from brownout.recovery.ledger import CAUSES, build_ledger
 from brownout.recovery.timeline import ettr_over_time
 from brownout.sim import load_scenario
@@ -65,6 +70,9 @@ def evaluate(name_or_path: str, policy: str, seed: int | None = None) -> EvalRes
     """Run ``policy`` on the scenario ``name_or_path`` (see module docstring)."""
     if policy not in POLICIES:
         raise InputError(f"--policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    rs = find_rack_scale(name_or_path)
+    if rs is not None:
+        return evaluate_rack_scale(rs, policy, rs.seed if seed is None else seed)
     es = find_eval_scenario(name_or_path)
     if es is not None:
         return evaluate_coarse(es, policy, es.sim.seed if seed is None else seed)
@@ -87,6 +95,14 @@ def evaluate_coarse(es: EvalScenario, policy: str, seed: int) -> EvalResult:
     return EvalResult(es.name, policy, seed, "coarse", r.ettr, r.availability, r.goodput_gpu_h,
                       r.interruptions, dict(r.lost_s),
                       tuple((start + t, e) for t, e in r.ettr_series), extra)
+
+
+def evaluate_rack_scale(rs: RackScaleScenario, policy: str, seed: int) -> EvalResult:
+    """Rack-scale (NVL72) coarse evaluation (:mod:`brownout.loop.nvl72_eval`)."""
+    r = run_rack_scale(rs, policy, seed)
+    extra = {"wall_s": r.wall_s, "productive_s": r.productive_s, **result_extra(r)}
+    return EvalResult(rs.name, policy, seed, "coarse", r.ettr, r.availability, r.goodput_gpu_h,
+                      r.interruptions, dict(r.lost_s), tuple(r.series), extra)
 
 
 def spare_nodes(sc: Scenario) -> int:

@@ -53,6 +53,7 @@ import numpy.typing as npt
 from brownout.errors import InputError
 from brownout.recovery.placement import ClusterView, PlacementConfig, _leaf_plan, node_tiers
 from brownout.topology.model import Topology
+from brownout.yamldoc import refuse_unknown
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -92,9 +93,7 @@ def job_shape_from_dict(raw: Mapping[str, Any], where: str) -> JobShape:
         InputError: a missing or non-positive size, or an unknown key (named with ``where``).
     """
     keys = ("name", "nodes", "tensor_parallel", "expert_parallel", "min_groups")
-    unknown = sorted(str(k) for k in raw if k not in keys)
-    if unknown:
-        raise InputError(f"{where}: unknown job field(s) {', '.join(unknown)}")
+    refuse_unknown(raw, keys, where, "job")
     sizes = {}
     for k in keys[1:]:
         v = raw.get(k, None if k in ("nodes", "min_groups") else 1)
@@ -112,11 +111,11 @@ def check_shape(shape: JobShape, gpus_per_node: int, domain_nodes: int) -> None:
     if shape.group_gpus > gpus_per_node and shape.group_gpus % gpus_per_node:
         raise InputError(f"job {shape.name}: an NVLink-bound group of {shape.group_gpus} GPUs"
                          f" is not whole nodes of {gpus_per_node} GPUs")
-    if shape.nodes % g:
-        raise InputError(f"job {shape.name}: {shape.nodes} nodes are not whole groups of {g}")
     if g > domain_nodes:
         raise InputError(f"job {shape.name}: a group of {g} nodes is larger than any NVLink"
                          f" domain ({domain_nodes} nodes)")
+    if shape.nodes % g:
+        raise InputError(f"job {shape.name}: {shape.nodes} nodes are not whole groups of {g}")
     if shape.min_groups is not None and shape.min_groups > shape.groups(gpus_per_node):
         raise InputError(f"job {shape.name}: min_groups exceeds its {shape.groups(gpus_per_node)}"
                          " groups")
