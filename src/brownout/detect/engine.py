@@ -11,7 +11,7 @@ first emitted.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,17 @@ class Engine:
         self.has_metrics = False
         self.has_steps = False
         self.ticks = 0
+        self.out_of_pool: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+
+    def set_out_of_pool(self, nodes: Iterable[str]) -> None:
+        """Nodes someone else drained leave the peer pool from the next tick on
+        (:mod:`brownout.policy.ownership`): detectors see no values of theirs."""
+        mask = np.zeros(self.topology.n_nodes, dtype=bool)
+        for name in nodes:
+            i = self.topology.node_index.get(name)
+            if i is not None:
+                mask[i] = True
+        self.out_of_pool = mask if mask.any() else None
 
     def push(self, frame: Frame | None = None, steps: StepRecords | None = None) -> None:
         """Hand new data to the engine (it is consumed by later ticks)."""
@@ -144,7 +155,7 @@ class Engine:
             self._data_t_s = max(self._data_t_s, float(steps.ts[-1]))
         self.state.ingest(window)
         tick = Tick(t_s, self._data_t_s, self.topology, self.state, window, steps,
-                    self.has_metrics, self.has_steps, self.topology.name)
+                    self.has_metrics, self.has_steps, self.topology.name, self.out_of_pool)
         cands: list[Candidate] = []
         for det in self.detectors:
             cands.extend(det.update(tick))

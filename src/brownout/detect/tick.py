@@ -34,6 +34,8 @@ class Tick:
         frame: the samples that arrived during this tick.
         steps: the step records that arrived during this tick.
         has_metrics, has_steps: whether the run has these inputs at all.
+        out_of_pool: per node, True when someone else drained it: its gauges
+            and rates read as NaN (never a peer), its last-seen times stay.
     """
 
     t_s: float
@@ -45,6 +47,7 @@ class Tick:
     has_metrics: bool = True
     has_steps: bool = True
     cluster: str = ""
+    out_of_pool: npt.NDArray[np.bool_] | None = None
     _cache: dict[tuple[str, str], tuple[F64, F64]] = field(default_factory=dict, repr=False)
     _dense_cache: dict[str, tuple[F64, F64, F64]] = field(default_factory=dict, repr=False)
 
@@ -62,8 +65,19 @@ class Tick:
         got = self._dense_cache.get(name)
         if got is None:
             got = self.state.dense(BY_NAME[name].id, self._n(name))
+            if self.out_of_pool is not None and self.out_of_pool.any():
+                got = self._without_pool(name, got)
             self._dense_cache[name] = got
         return got
+
+    def _without_pool(self, name: str, got: tuple[F64, F64, F64]) -> tuple[F64, F64, F64]:
+        """Values and rates of out-of-pool nodes' GPUs or NICs as NaN (times kept)."""
+        assert self.out_of_pool is not None
+        topo = self.topology
+        owner = topo.gpu_node if BY_NAME[name].entity is Entity.GPU else topo.nic_node
+        gone = self.out_of_pool[owner]
+        value, rate, when = got
+        return np.where(gone, np.nan, value), np.where(gone, np.nan, rate), when
 
     def value(self, name: str) -> tuple[F64, F64]:
         """(latest value, its time) per GPU or NIC of a gauge (NaN where never seen)."""

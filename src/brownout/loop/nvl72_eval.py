@@ -519,9 +519,10 @@ class _Run:
         self._planned(self.sc.costs["move_s"])
 
     def _move_pays(self, e: DomainEpisode, cost_s: float) -> bool:
-        if self.policy == "oracle":
-            crashes = [x.t_s for x in self.ph.tray_fail if x.t_s > self.t] + \
-                [t for t in self.ph.job_fail_s if t > self.t]
+        if self.policy == "oracle":  # the next crash of the job as it runs now
+            owner = self.fleet.owner
+            crashes = [x.t_s for x in self.ph.tray_fail if x.t_s > self.t and owner[x.tray] >= 0]
+            crashes += [t for t in self.ph.job_fail_s if t > self.t]
             horizon = min(crashes, default=math.inf) - self.t
             return (1 - 1 / e.slowdown) * min(e.end_s - self.t, horizon) > cost_s
         return act_now_pays(e.slowdown, self.t - e.start_s, self.sc.nvswitch["duration_s"],

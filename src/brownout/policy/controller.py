@@ -124,6 +124,8 @@ class Controller:
     guard: Validator | None = None
     sleep: Callable[[float], None] = time.sleep
     ownership: OwnershipReader | None = None
+    #: nodes someone else drained, as last read (they leave the peer pool)
+    foreign_drains: frozenset[str] = frozenset()
 
     # the step ------------------------------------------------------------
     def step(self, findings: tuple[Finding, ...], notices: tuple[Finding, ...] = ()
@@ -158,7 +160,7 @@ class Controller:
     def _decide(self, states: NodeStates, findings: tuple[Finding, ...], breaker: Breaker,
                 now_s: float) -> tuple[list[str], list[Refusal]]:
         known = self.journal.keys()
-        foreign = self._foreign()
+        foreign = self.foreign_drains = self._foreign()
         # an open breaker means a fleet-wide anomaly, not one rack's: no escalation
         shared = {} if breaker.open else shared_groups(self.topology)
         inp = PolicyInput(findings, out_of_pool(states.snapshot(), foreign),

@@ -129,6 +129,7 @@ class LiveController:
         else:
             self._journal_error = ""
             self._after_step(report)
+            self.engine.set_out_of_pool(self.policy.foreign_drains)
         if self.interop is not None:
             self._errors.extend(self.interop.after_policy(self.engine.result().findings, now_s))
         self.history.push(now_s, frame, steps)
