@@ -1,4 +1,4 @@
-"""NVL72 quality bars of issue 15 (docs/goodput.md section 6): one command, fresh seeds.
+"""NVL72 quality bars of issue 15 (docs/goodput.md section 5): one command, fresh seeds.
 
     python benchmarks/eval_nvl72.py [--seeds 20] [--first-seed 1000] [--mixes 2000]
 
@@ -115,7 +115,7 @@ def main() -> None:
         assert sc is not None
         for base in ("blind", "block"):
             evaluation(replace(sc, baseline_placement=base), seeds)
-    print("\n## Sensitivity (nvl72-full, block baseline, first 8 seeds)")
+    print("\n## Sensitivity (nvl72-full, first 8 seeds)")
     print("| scenario | baseline placement | baseline | brownout | oracle | gap closed |"
           " worst seed | brownout's choices (sum) | most split groups b/m/o |")
     print("|" + " --- |" * 9)
