@@ -12,7 +12,8 @@ from brownout.errors import InputError
 
 @click.command(name="evaluate")
 @click.option("--scenario", "scenario", required=True,
-              help="Evaluation or simulator scenario: a built-in name or a YAML file.")
+              help="Evaluation scenario (llama3-54d, fail-slow-heavy, nvl72, nvl72-full), "
+                   "simulator scenario, or a YAML file.")
 @click.option("--policy", type=click.Choice(["baseline", "brownout", "oracle"]), default=None,
               help="One policy; without it all three and a table.")
 @click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
