@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from brownout.cli.main import cli, main
 from brownout.errors import InputError
 from brownout.loop.nvl72_eval import draw_rack_physics, run_rack_scale
-from brownout.loop.nvl72_scenario import find_rack_scale, parse_rack_scale
+from brownout.loop.nvl72_scenario import RackScaleScenario, find_rack_scale, parse_rack_scale
 
 
-def _short(name: str, days: float = 10.0):  # type: ignore[no-untyped-def]
+def _short(name: str, days: float = 10.0) -> RackScaleScenario:
     sc = find_rack_scale(name)
     assert sc is not None
     return replace(sc, duration_s=days * 86400.0)

@@ -134,3 +134,10 @@ def test_escalations_hold_their_invariants_for_any_findings(
                     by.setdefault(name, []).append(t)
             assert not any(_bad_nodes_in_window(v, CFG.escalate_min_nodes,
                                                 CFG.escalate_window_s) for v in by.values())
+
+
+def test_a_leaf_gets_one_network_ticket() -> None:
+    topo = generate_topology(32, layout="rail", racks_per_cooling=8)  # 16-node rail groups
+    fs = [tray_failed(n, T0 + 60 * i) for i, n in enumerate(("n0001", "n0005", "n0009"))]
+    (rec,) = _decide(fs, shared_groups(topo))
+    assert rec.component == "g01-rail0" and "network ticket" in rec.reason

@@ -23,6 +23,7 @@ from brownout.recovery.domains import (
 )
 from brownout.recovery.placement import ClusterView, first_fit
 from brownout.topology.generate import generate_topology
+from brownout.topology.model import Topology
 from brownout.topology.rack_scale import rack_scale_topology
 
 NVL = rack_scale_topology(6)  # 6 NVL72 domains of 18 trays (4 GPUs each)
@@ -31,12 +32,10 @@ STATES = ("healthy", "healthy", "healthy", "suspect", "quarantined", "in_repair"
 
 
 def view(free: np.ndarray | None = None, state: tuple[str, ...] | None = None,
-         topo: object = NVL) -> ClusterView:
-    t = topo  # type: ignore[assignment]
-    n = t.n_nodes  # type: ignore[attr-defined]
-    return ClusterView(t, np.ones(n, bool) if free is None else free,  # type: ignore[arg-type]
-                       state or ("healthy",) * n,
-                       np.full(len(t.cooling_domains), 40.0))  # type: ignore[attr-defined]
+         topo: Topology = NVL) -> ClusterView:
+    n = topo.n_nodes
+    return ClusterView(topo, np.ones(n, bool) if free is None else free,
+                       state or ("healthy",) * n, np.full(len(topo.cooling_domains), 40.0))
 
 
 def test_a_job_states_its_nvlink_group_as_tp_times_ep() -> None:
