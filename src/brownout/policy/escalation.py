@@ -18,14 +18,14 @@ node with a finding that no escalation covers keeps its own node actions.
 
 Onsets, not detection times, decide "together": a slow detector must not
 split one event into two. An escalation is keyed by its component and the
-onset that opened it, so later steps (and later members) keep its key: one
-ticket per event, not one per step. Pure; groups come from the topology
+finding that opened it (the member with the earliest onset, whose id the
+recommendation carries as its cause), so later steps and later members keep
+its key: one ticket per event, not one per step. Pure; groups come from the topology
 (:func:`shared_groups`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -69,22 +69,17 @@ class Escalation:
     kind: str                     # rack | nvlink_domain | cooling | leaf
     component: str
     opened_s: float               # earliest member onset
+    opened_by: str                # the finding with that onset: the recommendation's cause
     nodes: tuple[str, ...]        # members, sorted
     finding_ids: tuple[str, ...]  # absorbed findings, sorted
     group_nodes: int              # nodes under the component
-
-    @property
-    def key_id(self) -> str:
-        """A stable finding id for the recommendation (component and opening onset)."""
-        raw = f"{self.kind}\x1f{self.component}\x1f{self.opened_s:.0f}"
-        return f"escalation-{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
 
     def action(self, window_s: float) -> Action:
         what = _WHAT[self.kind].format(name=self.component)
         why = (f"escalation {self.kind} {self.component}: {what}; {len(self.nodes)} of"
                f" {self.group_nodes} nodes went bad within {window_s / 60:.0f} min"
                f" ({', '.join(self.nodes[:6])}{', ...' if len(self.nodes) > 6 else ''})")
-        return Action(NOTIFY, self.component, "", self.key_id, why[:200], ESCALATION)
+        return Action(NOTIFY, self.component, "", self.opened_by, why[:200], ESCALATION)
 
 
 def node_of_finding(f: Finding) -> str:
@@ -105,11 +100,13 @@ def escalate(findings: Iterable[Finding], shared: Shared, min_nodes: int, window
     if min_nodes <= 0:
         return []
     onset: dict[str, float] = {}
+    first: dict[str, tuple[float, str]] = {}  # node -> (onset, id) of its earliest finding
     fids: dict[str, list[str]] = {}
     for f in findings:
         node = node_of_finding(f)
         if node and f.severity != "minor" and f.confidence >= min_confidence:
             onset[node] = min(onset.get(node, f.onset), f.onset)
+            first[node] = min(first.get(node, (f.onset, f.id)), (f.onset, f.id))
             fids.setdefault(node, []).append(f.id)
     out: list[Escalation] = []
     taken: set[str] = set()
@@ -121,7 +118,7 @@ def escalate(findings: Iterable[Finding], shared: Shared, min_nodes: int, window
         nodes = tuple(sorted(n for n, t in free.items() if t >= opened))
         taken.update(nodes)
         size = sum(1 for v in shared[kind].values() if v == name)
-        out.append(Escalation(kind, name, opened, nodes,
+        out.append(Escalation(kind, name, opened, min(first[n] for n in nodes)[1], nodes,
                               tuple(sorted(i for n in nodes for i in fids[n])), size))
     return out
 
