@@ -12,7 +12,7 @@ import click
 from brownout.service.auth import load_or_create_token
 from brownout.service.config import MODES, WatchConfig, load_watch_config
 from brownout.service.run import RunOptions, serve_forever
-from brownout.service.wiring import plan_controller, token_path
+from brownout.service.wiring import ingest_token_path, plan_controller, token_path
 
 
 @click.command("watch")
@@ -26,7 +26,11 @@ from brownout.service.wiring import plan_controller, token_path
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8765).")
 @click.option("--state-dir", default=None, help="Token, journal and findings live here.")
+@click.option("--steps-dir", default=None, type=click.Path(file_okay=False),
+              help="Follow the step logs (*.jsonl, recursively) under this directory.")
 @click.option("--print-token", is_flag=True, help="Print the API token and exit.")
+@click.option("--print-ingest-token", is_flag=True,
+              help="Print the ingest token (it may only push steps) and exit.")
 @click.option("--verdicts", multiple=True, type=click.Path(),
               help="Node-local verdicts (NVSentinel HealthEvents JSON/JSONL, or Nodes with "
                    "node-problem-detector conditions), re-read each minute (repeatable).")
@@ -42,25 +46,44 @@ from brownout.service.wiring import plan_controller, token_path
               help="Kubeconfig of the interop client (default: in-cluster, then ~/.kube).")
 def command(*, config_path: str | None, prometheus: str | None, topology: str | None,
             mode: str | None, host: str | None, port: int | None, state_dir: str | None,
-            print_token: bool, verdicts: tuple[str, ...], verdicts_kubernetes: bool | None,
+            steps_dir: str | None, print_token: bool, print_ingest_token: bool,
+            verdicts: tuple[str, ...], verdicts_kubernetes: bool | None,
             publish_kubernetes: bool | None, nvsentinel: str | None,
             nvsentinel_remediate: bool | None, kubeconfig: str | None) -> int:
-    """Run the live controller; serve the API, /metrics and the dashboard."""
+    """Run the live controller; serve the API, /metrics and the dashboard.
+
+    Telemetry from --prometheus (or the config's source); step records pushed
+    to POST /api/steps (ingest token) or followed in --steps-dir. With a
+    topology and no telemetry source it runs on step records alone.
+    """
     base = load_watch_config(config_path) if config_path else WatchConfig()
-    cfg = base.replace(source="prometheus" if prometheus else None, url=prometheus,
-                       topology=topology, mode=mode, host=host, port=port,
-                       state_dir=state_dir, verdicts=verdicts or None,
+    cfg = base.replace(source=_source(config_path, prometheus, topology, steps_dir),
+                       url=prometheus, topology=topology, mode=mode, host=host, port=port,
+                       state_dir=state_dir, steps_dir=steps_dir, verdicts=verdicts or None,
                        verdicts_kubernetes=verdicts_kubernetes,
                        publish_kubernetes=publish_kubernetes, nvsentinel=nvsentinel,
                        nvsentinel_remediate=nvsentinel_remediate, kubeconfig=kubeconfig)
     token = load_or_create_token(token_path(cfg))
-    if print_token:
-        click.echo(token)
+    ingest = load_or_create_token(ingest_token_path(cfg), "ingest token")
+    if print_token or print_ingest_token:
+        click.echo(token if print_token else ingest)
         return 0
     plan = plan_controller(cfg)
-    label = f"{cfg.source} ({cfg.url or cfg.scenario})" if cfg.source != "scrape" else "scrape"
+    label = cfg.source if cfg.source in ("scrape", "steps") else \
+        f"{cfg.source} ({cfg.url or cfg.scenario})"
     total = None
     if cfg.source == "simulator":
         from brownout.sim import load_scenario
         total = load_scenario(cfg.scenario).duration_s
-    return serve_forever(plan, RunOptions(cfg.host, cfg.port, token, total_s=total, label=label))
+    return serve_forever(plan, RunOptions(cfg.host, cfg.port, token, total_s=total, label=label,
+                                          ingest_token=ingest))
+
+
+def _source(config_path: str | None, prometheus: str | None, topology: str | None,
+            steps_dir: str | None) -> str | None:
+    """The source the flags imply: a topology or a steps dir without a config means steps."""
+    if prometheus:
+        return "prometheus"
+    if config_path is None and (topology or steps_dir):
+        return "steps"
+    return None

@@ -32,6 +32,7 @@ from brownout import __version__
 from brownout.findings import KINDS
 from brownout.service import payloads
 from brownout.service.auth import token_matches
+from brownout.service.intake import StepIntake
 from brownout.service.metrics import CONTENT_TYPE, render_metrics
 from brownout.views.model import ControllerState
 
@@ -85,7 +86,8 @@ class _Cache:
 
 
 def create_app(backend: Backend, token: str, *, allowed_hosts: list[str] | None = None,
-               open_reads: bool = True) -> FastAPI:
+               open_reads: bool = True, intake: StepIntake | None = None,
+               ingest_token: str | None = None) -> FastAPI:
     """Build the service.
 
     Args:
@@ -94,6 +96,8 @@ def create_app(backend: Backend, token: str, *, allowed_hosts: list[str] | None 
         allowed_hosts: ``Host`` header values accepted (DNS-rebinding guard);
             None accepts any.
         open_reads: read-only endpoints need no token from loopback clients.
+        intake: the step intake behind ``POST /api/steps`` (None: no such route).
+        ingest_token: the token that may push steps and do nothing else.
     """
     app = FastAPI(title="brownout", version=__version__,
                   description="The live controller: findings, node states, actions, approvals,"
@@ -104,7 +108,11 @@ def create_app(backend: Backend, token: str, *, allowed_hosts: list[str] | None 
     auth = _auth_dependencies(token, open_reads)
     _read_routes(app, backend, auth["read"])
     _write_routes(app, backend, auth["write"])
-    _page_routes(app, backend, auth["read"])
+    _page_routes(app, backend, auth["read"], intake)
+    if intake is not None:
+        from brownout.service.steps_api import add_step_routes
+
+        add_step_routes(app, intake, tuple(t for t in (ingest_token, token) if t))
     return app
 
 
@@ -324,7 +332,8 @@ def _write_routes(app: FastAPI, backend: Backend, write: Any) -> None:
         return await answer(key, "reject")
 
 
-def _page_routes(app: FastAPI, backend: Backend, read: Any) -> None:
+def _page_routes(app: FastAPI, backend: Backend, read: Any,
+                 intake: StepIntake | None = None) -> None:
     rendered: list[tuple[int, str]] = [(-1, "")]
 
     @app.get("/metrics", dependencies=[read], tags=["controller"])
@@ -335,6 +344,10 @@ def _page_routes(app: FastAPI, backend: Backend, read: Any) -> None:
         if version != st.version:
             text = render_metrics(st)
             rendered[0] = (st.version, text)
+        if intake is not None:  # moves between snapshots: rendered on every scrape
+            from brownout.service.intake_metrics import render_intake_metrics
+
+            text += render_intake_metrics(intake.stats())
         return Response(text, media_type=CONTENT_TYPE)
 
     @app.get("/", include_in_schema=False)

@@ -6,6 +6,7 @@ A YAML file holds the same fields, grouped (see docs/service.md)::
     topology: /etc/brownout/topology.yaml
     controller: {mode: approval, executor: slurm, policy: /etc/brownout/policy.yaml}
     service: {host: 127.0.0.1, port: 8765, state_dir: /var/lib/brownout}
+    steps: {dir: /shared/steps, queue_records: 1000000}
 
 Unknown keys are refused, so a typo never silently falls back to a default.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from brownout.errors import InputError, ParseError
 from brownout.yamldoc import read_yaml, refuse_unknown
 
-SOURCE_KINDS = ("simulator", "prometheus", "scrape")
+SOURCE_KINDS = ("simulator", "prometheus", "scrape", "steps")
 MODES = ("approval", "dry-run", "automatic")
 EXECUTORS = ("dry-run", "simulator", "slurm", "kubernetes")
 DEFAULT_STATE_DIR = Path("~/.local/state/brownout")
@@ -31,7 +32,8 @@ class WatchConfig:
     """Everything ``brownout watch`` needs.
 
     Attributes:
-        source: ``simulator`` (in process), ``prometheus`` or ``scrape``.
+        source: ``simulator`` (in process), ``prometheus``, ``scrape``, or ``steps``
+            (no telemetry: step records pushed or followed, step-only detection).
         scenario: simulator scenario name or file.
         seed: simulator seed (None: the scenario's).
         speed: simulated seconds per wall second (simulator only).
@@ -54,6 +56,9 @@ class WatchConfig:
         nvsentinel: NVSentinel platform connector to send HealthEvents to ("": none).
         nvsentinel_remediate: mark them EXECUTE_REMEDIATION (default STORE_ONLY).
         kubeconfig: kubeconfig for the interop client ("": in-cluster, then default).
+        steps_dir: follow the step logs (``*.jsonl``) under this directory ("" for none).
+        intake_queue_records: step records queued for the controller at most
+            (a full intake answers pushes with 429).
     """
 
     source: str = "simulator"
@@ -78,6 +83,8 @@ class WatchConfig:
     nvsentinel: str = ""
     nvsentinel_remediate: bool = False
     kubeconfig: str = ""
+    steps_dir: str = ""
+    intake_queue_records: int = 1_000_000
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -110,6 +117,9 @@ def _problem(c: WatchConfig) -> str:
          f"source {c.source} needs topology: PATH"),
         (c.executor != "simulator" or c.source == "simulator",
          "executor simulator needs source simulator"),
+        (not c.steps_dir or c.source != "simulator",
+         "steps dir needs a real cluster's source (prometheus, scrape or steps)"),
+        (c.intake_queue_records >= 1, "intake queue_records must be >= 1"),
     ]
     return next((msg for ok, msg in checks if not ok), "")
 
@@ -125,6 +135,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     "interop": {"verdicts": "verdicts", "verdicts_kubernetes": "verdicts_kubernetes",
                 "publish_kubernetes": "publish_kubernetes", "nvsentinel": "nvsentinel",
                 "nvsentinel_remediate": "nvsentinel_remediate", "kubeconfig": "kubeconfig"},
+    "steps": {"dir": "steps_dir", "queue_records": "intake_queue_records"},
 }
 
 
@@ -174,7 +185,7 @@ def _coerce(name: str, value: Any, base: Path) -> Any:
         return tuple(str(base / str(v)) for v in value)
     if isinstance(default, bool) and isinstance(value, bool):
         return value
-    if name in ("policy",) and value:
+    if name in ("policy", "steps_dir") and value:
         return str(base / str(value))
     if name == "seed":
         return None if value is None else int(value)

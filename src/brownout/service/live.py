@@ -35,6 +35,7 @@ from brownout.telemetry.frame import Frame
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
 from brownout.views.history import SignalHistory
+from brownout.views.jobs import JobTracker
 from brownout.views.model import (
     BreakerView,
     ControllerState,
@@ -92,6 +93,7 @@ class LiveController:
         self.policy = Controller(topology, executor, journal, policy, clock=self.clock)
         self.history = SignalHistory(topology, self.settings.history_ticks)
         self.views = SnapshotBuilder(topology, self.history)
+        self.jobs = JobTracker()
         self.persister = Persister(self.settings.state_dir)
         self._start_s = start_s
         self._steps = StepRecords.empty()
@@ -171,6 +173,7 @@ class LiveController:
             self._n_steps += len(steps)
             newest.append(float(steps.ts.max()))
             self._steps = concat_steps(self._steps, steps)
+            self.jobs.update(steps)
         if newest:
             self._data_t_s = max([*newest, *([] if math.isnan(self._data_t_s)
                                               else [self._data_t_s])])
@@ -222,7 +225,7 @@ class LiveController:
         state = self.views.build(SnapshotInput(
             tracker.findings(), tracker.notices(), self.policy.journal, self._breaker,
             self._goodput, tuple(self._goodput_hist), self._health(),
-            self.policy.config.approval_mode != "off"))
+            self.policy.config.approval_mode != "off", self.jobs.views()))
         for fid in self.persister.store_findings(self.views.fresh):
             self.views.forget(fid)
         return state

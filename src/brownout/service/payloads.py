@@ -96,4 +96,5 @@ def dashboard(st: ControllerState) -> dict[str, Any]:
         "actions_total": len(st.actions),
         "refusals": [r.to_json() for r in st.refusals[-50:]],
         "goodput": goodput(st),
+        "jobs": [j.to_json() for j in st.jobs],
     }

@@ -36,6 +36,7 @@ class RunOptions:
         open_browser: open the dashboard in the default browser.
         total_s: length of a finite run (a scenario), for the progress bar; None if endless.
         label: what the progress bar says.
+        ingest_token: the token that may only push steps (``POST /api/steps``).
     """
 
     host: str
@@ -44,6 +45,7 @@ class RunOptions:
     open_browser: bool = False
     total_s: float | None = None
     label: str = "controller"
+    ingest_token: str | None = None
 
 
 def _summary(st: ControllerState) -> str:
@@ -80,7 +82,8 @@ def serve_forever(plan: Plan, opts: RunOptions, console: Console | None = None,
 
     runner = ControllerRunner(plan.factory, plan.clock, plan.interval_s, on_tick)
     runner.start()
-    server = service(runner, opts.token, opts.host, opts.port)
+    server = service(runner, opts.token, opts.host, opts.port, intake=plan.intake,
+                     ingest_token=opts.ingest_token)
     try:
         url = server.start()
         _announce(console, url, opts)

@@ -11,6 +11,7 @@ import uvicorn
 
 from brownout.errors import InputError
 from brownout.service.app import Backend, create_app
+from brownout.service.intake import StepIntake
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -90,7 +91,8 @@ class HttpServer:
 
 
 def service(backend: Backend, token: str, host: str = DEFAULT_HOST,
-            port: int = DEFAULT_PORT) -> HttpServer:
+            port: int = DEFAULT_PORT, *, intake: StepIntake | None = None,
+            ingest_token: str | None = None) -> HttpServer:
     """The brownout app served on ``host:port``: reads open and ``Host`` checked on loopback.
 
     Args:
@@ -98,7 +100,9 @@ def service(backend: Backend, token: str, host: str = DEFAULT_HOST,
         token: bearer token for mutating requests.
         host: address to bind (loopback unless told otherwise).
         port: TCP port (0 picks a free one).
+        intake: the step intake behind ``POST /api/steps`` (None: no such route).
+        ingest_token: the token that may only push steps.
     """
     app = create_app(backend, token, allowed_hosts=allowed_hosts(host),
-                     open_reads=is_loopback(host))
+                     open_reads=is_loopback(host), intake=intake, ingest_token=ingest_token)
     return HttpServer(app, host, port)

@@ -22,6 +22,7 @@ from brownout.policy.journal import Journal
 from brownout.policy.ports import Executor
 from brownout.service.config import WatchConfig
 from brownout.service.feeds import Feed, SimulatorFeed, SourceFeed
+from brownout.service.intake import StepIntake
 from brownout.service.live import LiveController, LiveSettings
 from brownout.service.runner import ScaledClock
 from brownout.telemetry.series import SeriesRegistry
@@ -38,12 +39,14 @@ class Plan:
         clock: the controller clock (scaled in simulated time).
         interval_s: wall seconds between ticks.
         topology: the cluster (for the terminal summary).
+        intake: the step intake (``POST /api/steps``), None in the simulator.
     """
 
     factory: Callable[[], LiveController]
     clock: Clock
     interval_s: float
     topology: Topology
+    intake: StepIntake | None = None
 
 
 def policy_config(cfg: WatchConfig) -> PolicyConfig:
@@ -97,15 +100,26 @@ def plan_controller(cfg: WatchConfig, *, persistent: bool = True,
         return _simulator_plan(cfg, engine=engine, settings=settings, policy=policy,
                                persistent=persistent, wall=wall)
     topology = load_topology(cfg.topology)
+    intake = StepIntake(topology.node_index, capacity_records=cfg.intake_queue_records,
+                        retry_after_s=max(1.0, cfg.interval_s))
 
     def build() -> LiveController:
-        feed = _source_feed(cfg, topology, wall)
+        feed = _step_feed(cfg, intake, _source_feed(cfg, topology, wall))
         executor = _executor(cfg, topology, None)
         return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
                               policy, engine=engine, settings=settings, start_s=wall.now(),
                               interop=live_interop(cfg))
 
-    return Plan(build, wall, cfg.interval_s, topology)
+    return Plan(build, wall, cfg.interval_s, topology, intake)
+
+
+def _step_feed(cfg: WatchConfig, intake: StepIntake, telemetry: Feed | None) -> Feed:
+    from brownout.service.stepfeed import StepFeed
+    from brownout.service.stepsdir import StepsDirFollower
+
+    follower = StepsDirFollower(Path(cfg.steps_dir).expanduser(), intake) if cfg.steps_dir \
+        else None
+    return StepFeed(intake, telemetry, follower)
 
 
 def _simulator_plan(cfg: WatchConfig, *, engine: EngineConfig, settings: LiveSettings,
@@ -129,7 +143,9 @@ def _simulator_plan(cfg: WatchConfig, *, engine: EngineConfig, settings: LiveSet
     return Plan(build, clock, cfg.interval_s / cfg.speed, topology)
 
 
-def _source_feed(cfg: WatchConfig, topology: Topology, wall: Clock) -> Feed:
+def _source_feed(cfg: WatchConfig, topology: Topology, wall: Clock) -> Feed | None:
+    if cfg.source == "steps":
+        return None  # step-only detection
     registry = SeriesRegistry(topology)
     if cfg.source == "prometheus":
         from brownout.telemetry.sources.prometheus import PrometheusSource
@@ -174,3 +190,8 @@ def live_interop(cfg: WatchConfig) -> LiveInterop | None:
 def token_path(cfg: WatchConfig) -> Path:
     """Where the API token lives."""
     return cfg.state_path / "api-token"
+
+
+def ingest_token_path(cfg: WatchConfig) -> Path:
+    """Where the ingest token (may only push steps) lives, beside the API token."""
+    return cfg.state_path / "ingest-token"

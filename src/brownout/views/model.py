@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from brownout.findings import Finding
+from brownout.views.jobs import JobView
 
 #: node health codes used by the fleet map (per GPU)
 HEALTH_OK, HEALTH_SUSPECT, HEALTH_FAULT, HEALTH_BLIND = 0, 1, 2, 3
@@ -280,6 +281,7 @@ class ControllerState:
         health: the controller's own health.
         fleet: live colours of the fleet map.
         approval_mode: True when disruptive actions wait for a person.
+        jobs: the training jobs whose step records the controller follows.
     """
 
     version: int
@@ -296,6 +298,7 @@ class ControllerState:
     goodput_history: tuple[GoodputPoint, ...] = ()
     fleet: FleetView = field(default_factory=FleetView)
     approval_mode: bool = False
+    jobs: tuple[JobView, ...] = ()
 
     @property
     def n_gpus(self) -> int:

@@ -22,6 +22,7 @@ from brownout.views.build import (
     transition_views,
 )
 from brownout.views.history import SignalHistory
+from brownout.views.jobs import JobView
 from brownout.views.model import (
     BreakerView,
     ControllerState,
@@ -48,6 +49,7 @@ class SnapshotInput:
     goodput_history: tuple[GoodputPoint, ...]
     health: HealthView
     approval_mode: bool
+    jobs: tuple[JobView, ...] = ()
 
 
 class SnapshotBuilder:
@@ -81,7 +83,7 @@ class SnapshotBuilder:
             breaker=s.breaker, goodput=s.goodput, goodput_history=s.goodput_history,
             fleet=FleetView(tuple(self.history.latest_temp_c.tolist()),
                             gpu_health(self.topology, findings, nodes)),
-            approval_mode=s.approval_mode)
+            approval_mode=s.approval_mode, jobs=s.jobs)
 
     def forget(self, finding_id: str) -> None:
         """Build this finding's view again next time (it could not be stored)."""

@@ -283,6 +283,17 @@ function drawGoodput(goodput) {
   }
 }
 
+// ---------------------------------------------------------------- jobs
+function drawJobs(jobs) {
+  byId("jobs-count").textContent = `${jobs.length} followed`;
+  const body = byId("jobs").querySelector("tbody");
+  body.replaceChildren(...jobs.map(j => el("tr", {},
+    el("td", {}, j.job), el("td", {}, String(j.ranks)), el("td", {}, String(j.last_step)),
+    el("td", {}, fmtTime(j.last_ts_s)), el("td", {}, `${fmtNum(j.step_s, 2)} s`),
+    el("td", {}, String(j.records)))));
+  if (!jobs.length) body.append(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "no step records yet")));
+}
+
 // ---------------------------------------------------------------- health
 function drawHealth(h, notices) {
   byId("cluster").textContent = h.cluster;
@@ -338,6 +349,7 @@ function render(d) {
   drawFindings(d.findings, d.findings_total);
   drawJournal(d.actions, d.actions_total, d.health.approval_mode);
   drawGoodput(d.goodput);
+  drawJobs(d.jobs || []);
   drawHealth(d.health, d.notices);
   document.body.setAttribute("data-version", d.version);
 }
