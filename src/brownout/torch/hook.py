@@ -25,27 +25,38 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from brownout.clock import Clock, WallClock
-from brownout.torch.identity import RankIdentity, identity_from_env
+from brownout.torch.identity import RankIdentity, identity_from_env, push_settings_from_env
 from brownout.torch.writer import StepLogWriter
+
+
+class RecordSink(Protocol):
+    """Where a rank's step records go: the JSON Lines file or the controller."""
+
+    def write(self, record: dict[str, Any]) -> None: ...
+
+    def flush(self) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 class StepTimer:
     """Writes one step-log line per training step of this rank.
 
     Args:
-        writer: where records go.
+        writer: where records go (:class:`StepLogWriter` or
+            :class:`~brownout.torch.pusher.StepPusher`).
         identity: job, rank, node, GPU (and optional stage, dp_rank).
         clock: wall time for ``ts`` (injected).
         timer: a monotonic clock for durations (``time.perf_counter``).
     """
 
-    def __init__(self, writer: StepLogWriter, identity: RankIdentity,
+    def __init__(self, writer: RecordSink, identity: RankIdentity,
                  clock: Clock | None = None,
                  timer: Callable[[], float] = time.perf_counter) -> None:
         self.writer = writer
@@ -62,12 +73,20 @@ class StepTimer:
 
     @classmethod
     def for_rank(cls, path: str | Path, job: str | None = None, *, flush_every: int = 50,
-                 node: str | None = None) -> StepTimer:
-        """A timer for this process, identity from the environment.
+                 node: str | None = None, environ: Mapping[str, str] | None = None
+                 ) -> StepTimer:
+        """A timer for this process, identity and destination from the environment.
 
-        ``{rank}`` in ``path`` becomes the rank (one file per rank).
+        With ``BROWNOUT_URL`` set, records are pushed to that controller
+        (:class:`~brownout.torch.pusher.StepPusher`); otherwise they are written
+        to ``path``, where ``{rank}`` becomes the rank (one file per rank).
         """
-        ident = identity_from_env(job, node=node)
+        ident = identity_from_env(job, environ, node=node)
+        push = push_settings_from_env(environ)
+        if push is not None:
+            from brownout.torch.pusher import StepPusher
+
+            return cls(StepPusher(push), ident)
         return cls(StepLogWriter(str(path).format(rank=ident.rank), flush_every), ident)
 
     # -- step API ----------------------------------------------------------------------------

@@ -1,6 +1,9 @@
-"""Who this rank is: read once from the launcher's environment (torchrun, Slurm).
+"""Who this rank is and where its records go: read once from the environment.
 
-The one place of :mod:`brownout.torch` that reads the environment.
+The one place of :mod:`brownout.torch` that reads the environment: the
+launcher's variables (torchrun, Slurm) for the identity, and ``BROWNOUT_URL``
+with ``BROWNOUT_INGEST_TOKEN`` or ``BROWNOUT_INGEST_TOKEN_FILE`` for pushing
+to a controller (spec/telemetry.md §5).
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from brownout.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -56,3 +62,45 @@ def identity_from_env(job: str | None = None, environ: Mapping[str, str] | None 
         node=node or _first(env, "BROWNOUT_NODE", "SLURMD_NODENAME") or socket.gethostname(),
         gpu=int(_first(env, "LOCAL_RANK", "SLURM_LOCALID") or 0),
     )
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Where the hook pushes its records.
+
+    Attributes:
+        url: the controller's base URL (``http://controller:8765``).
+        token: the ingest token (``brownout watch --print-ingest-token``).
+    """
+
+    url: str
+    token: str
+
+    def __repr__(self) -> str:  # never show the token
+        return f"PushSettings(url={self.url!r}, token=<hidden>)"
+
+
+def push_settings_from_env(environ: Mapping[str, str] | None = None) -> PushSettings | None:
+    """Push settings when ``BROWNOUT_URL`` is set; None means: write the JSON Lines file.
+
+    Raises:
+        InputError: ``BROWNOUT_URL`` is set but is no http(s) URL, or no token is given,
+            or the token file cannot be read.
+    """
+    env = os.environ if environ is None else environ
+    url = (env.get("BROWNOUT_URL") or "").strip()
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise InputError(f"BROWNOUT_URL must be an http(s) URL, not {url[:80]!r}")
+    token = (env.get("BROWNOUT_INGEST_TOKEN") or "").strip()
+    path = env.get("BROWNOUT_INGEST_TOKEN_FILE")
+    if not token and path:
+        try:
+            token = Path(path).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot read the ingest token ({exc})") from exc
+    if not token:
+        raise InputError("BROWNOUT_URL is set: give the ingest token in BROWNOUT_INGEST_TOKEN"
+                         " or BROWNOUT_INGEST_TOKEN_FILE")
+    return PushSettings(url.rstrip("/"), token)
