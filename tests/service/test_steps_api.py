@@ -151,7 +151,7 @@ LINE = st.one_of(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(lines=st.lists(LINE, max_size=12), sep=st.sampled_from([b"\n", b"\r\n"]))
 def test_fuzzed_bodies_never_get_a_5xx(pusher: httpx.Client, intake: StepIntake,
                                        lines: list[bytes], sep: bytes) -> None:

@@ -50,36 +50,46 @@ class SeenKeys:
     Args:
         generation_keys: keys per generation.
         generations: generations kept.
+        merge_keys: keys of recent batches kept as small sorted runs before
+            they are merged into the young array (fewer large copies).
     """
 
-    def __init__(self, generation_keys: int = 1 << 20, generations: int = 4) -> None:
+    def __init__(self, generation_keys: int = 1 << 20, generations: int = 4,
+                 merge_keys: int = 1 << 16) -> None:
         self.generation_keys = generation_keys
         self.generations = generations
+        self.merge_keys = merge_keys
         self._old: list[U64] = []
         self._young: U64 = np.zeros(0, np.uint64)
+        self._runs: list[U64] = []
+        self._runs_keys = 0
 
     def __len__(self) -> int:
-        return len(self._young) + sum(len(g) for g in self._old)
+        return len(self._young) + self._runs_keys + sum(len(g) for g in self._old)
 
     def fresh(self, keys: U64) -> npt.NDArray[np.bool_]:
         """True for keys seen neither before nor earlier in ``keys`` itself."""
-        out = np.ones(len(keys), bool)
+        out = np.zeros(len(keys), bool)
         if not len(keys):
             return out
-        _, first = np.unique(keys, return_index=True)
-        repeat = np.ones(len(keys), bool)
-        repeat[first] = False
-        out &= ~repeat
-        for arr in (self._young, *self._old):
-            out &= ~_member(arr, keys)
+        uniq, first = np.unique(keys, return_index=True)  # sorted: cache-friendly searches
+        seen = np.zeros(len(uniq), bool)
+        for arr in (*self._runs, self._young, *self._old):
+            seen |= _member(arr, uniq)
+        out[first[~seen]] = True
         return out
 
     def add(self, keys: U64) -> None:
         """Remember ``keys`` (assumed fresh)."""
         if not len(keys):
             return
-        merged = np.concatenate([self._young, np.sort(keys)])
-        self._young = np.sort(merged, kind="stable")  # two sorted runs: a linear merge
+        self._runs.append(np.sort(keys))
+        self._runs_keys += len(keys)
+        if self._runs_keys < self.merge_keys:
+            return
+        merged = np.concatenate([self._young, *self._runs])
+        self._young = np.sort(merged, kind="stable")  # sorted runs: merged, not re-sorted
+        self._runs, self._runs_keys = [], 0
         if len(self._young) >= self.generation_keys:
             self._old.insert(0, self._young)
             self._young = np.zeros(0, np.uint64)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from brownout.clock import ManualClock
-from brownout.detect.engine import Engine, EngineConfig, concat_steps
+from brownout.detect.engine import Engine, EngineConfig
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile
 from brownout.interop.live import LiveInterop
@@ -32,6 +32,7 @@ from brownout.recovery.ledger import build_ledger
 from brownout.service.feeds import Feed
 from brownout.service.persist import Persister
 from brownout.telemetry.frame import Frame
+from brownout.telemetry.step_lines import concat_records
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
 from brownout.views.history import SignalHistory
@@ -97,6 +98,7 @@ class LiveController:
         self.persister = Persister(self.settings.state_dir)
         self._start_s = start_s
         self._steps = StepRecords.empty()
+        self._step_parts: list[StepRecords] = []
         self._samples = 0
         self._n_steps = 0
         self._rate: deque[tuple[float, int]] = deque(maxlen=20)
@@ -172,7 +174,7 @@ class LiveController:
         if steps is not None and len(steps):
             self._n_steps += len(steps)
             newest.append(float(steps.ts.max()))
-            self._steps = concat_steps(self._steps, steps)
+            self._step_parts.append(steps)  # merged once per ledger refresh, not per tick
             self.jobs.update(steps)
         if newest:
             self._data_t_s = max([*newest, *([] if math.isnan(self._data_t_s)
@@ -202,9 +204,12 @@ class LiveController:
         self._errors.extend(report.errors)
 
     def _refresh_ledger(self, now_s: float) -> None:
-        if now_s - self._ledger_at < self.settings.ledger_every_s or not len(self._steps):
+        if now_s - self._ledger_at < self.settings.ledger_every_s or not (
+                len(self._steps) or self._step_parts):
             return
         self._ledger_at = now_s
+        self._steps = concat_records([self._steps, *self._step_parts])
+        self._step_parts = []
         keep = self._steps.ts >= now_s - self.settings.steps_window_s
         if not keep.all():
             self._steps = self._steps.take(np.flatnonzero(keep))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -196,7 +197,6 @@ def _ints(values: list[Any], limit: int) -> tuple[npt.NDArray[np.int64], npt.NDA
 
 def _arrays(cols: dict[str, list[Any]], rows: list[dict[str, Any]], numbers: list[int],
             node_index: Mapping[str, int], rejects: _Rejects) -> StepRecords:
-    n = len(rows)
     ts = np.array(cols["ts"], dtype=np.float64)
     compute = np.array(cols["compute_s"], dtype=np.float64)
     comm = np.array(cols["comm_s"], dtype=np.float64)
@@ -209,15 +209,14 @@ def _arrays(cols: dict[str, list[Any]], rows: list[dict[str, Any]], numbers: lis
     bad |= (compute < 0) | (comm < 0) | bad_step | bad_rank | bad_gpu | bad_stage
     for i in np.flatnonzero(bad):
         rejects.add(numbers[i], INVALID_RECORD, _explain(rows[i]))
-    get = node_index.get
-    node = np.fromiter((get(v, -1) for v in cols["node"]), np.int64, n)
+    node = np.array(list(map(node_index.get, cols["node"], repeat(-1))), dtype=np.int64)
     unknown = (node < 0) & ~bad
     for i in np.flatnonzero(unknown):
         rejects.add(numbers[i], UNKNOWN_NODE,
                     f"node {str(cols['node'][i])[:64]!r} is not in the topology")
     good = ~(bad | unknown)
-    jobs: dict[str, int] = {}
-    job = np.fromiter((jobs.setdefault(j, len(jobs)) for j in cols["job"]), np.int64, n)
+    jobs = {name: i for i, name in enumerate(dict.fromkeys(cols["job"]))}  # first-seen order
+    job = np.array(list(map(jobs.__getitem__, cols["job"])), dtype=np.int64)
     order = np.flatnonzero(good)
     order = order[np.argsort(ts[order], kind="stable")]
     return StepRecords(ts[order], job[order].astype(np.int32), step[order],
