@@ -66,7 +66,8 @@ def start_watch(tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[b
     cfg = {"source": {"kind": "steps", "interval_s": args.interval},
            "topology": "topology.yaml",
            "controller": {"mode": "dry-run", "engine_tick_s": args.engine_tick},
-           "service": {"port": port, "state_dir": str(tmp / "state")}}
+           "service": {"port": port, "state_dir": str(tmp / "state")},
+           "steps": {"queue_records": args.queue}}
     (tmp / "watch.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.Popen([sys.executable, "-m", "brownout.cli.main", "watch", "--config",
                              str(tmp / "watch.yaml")], stdout=subprocess.DEVNULL,
@@ -246,7 +247,9 @@ def drive(args: argparse.Namespace, port: int, token: str, pid: int) -> dict[str
         "push_max_s": float(lat.max()), "pushes": len(lat),
         "refused_429": sum(p["refused"] for p in parts),
         "errors": sum(p["errors"] for p in parts),
-        "controller_cpu_cores": cpu / args.duration, "controller_peak_rss_mb": peak_rss_mb(pid),
+        "controller_cpu_cores": cpu / args.duration,
+        "controller_cpu_us_per_record": cpu / max(1, sum(p["accepted"] for p in parts)) * 1e6,
+        "controller_peak_rss_mb": peak_rss_mb(pid),
         "tick_s_max": max(ticks, default=float("nan")),
         "tick_s_median": float(np.median(ticks)) if ticks else float("nan"),
         "ingest_lag_s_max": max(lags, default=float("nan")),
@@ -274,6 +277,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4096, help="records per push")
     ap.add_argument("--connections", type=int, default=2, help="per generator process")
     ap.add_argument("--procs", type=int, default=2, help="generator processes")
+    ap.add_argument("--queue", type=int, default=1_000_000, help="intake queue bound")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:

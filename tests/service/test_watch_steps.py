@@ -94,3 +94,22 @@ def test_steps_alone_name_the_slow_host(setup: tuple[WatchConfig, StepRecords, l
         assert not st.health.degraded
     finally:
         ctl.close()
+
+
+def test_flags_and_config_choose_steps_alone(tmp_path: Path) -> None:
+    from brownout.cli.watch import _source
+    from brownout.errors import InputError
+    from brownout.service.config import load_watch_config
+
+    assert _source(None, None, "t.yaml", None) == "steps"
+    assert _source(None, None, None, "/shared/steps") == "steps"
+    assert _source(None, "http://p:9090", "t.yaml", "/d") == "prometheus"
+    assert _source("w.yaml", None, "t.yaml", None) is None  # the config file decides
+    assert _source(None, None, None, None) is None  # the demo's simulator
+    (tmp_path / "w.yaml").write_text("topology: t.yaml\nsource: {kind: steps}\n"
+                                     "steps: {dir: logs, queue_records: 5000}\n")
+    cfg = load_watch_config(tmp_path / "w.yaml")
+    assert (cfg.source, cfg.steps_dir, cfg.intake_queue_records) == (
+        "steps", str(tmp_path / "logs"), 5000)
+    with pytest.raises(InputError, match="steps dir"):
+        WatchConfig(source="simulator", steps_dir="/d")
