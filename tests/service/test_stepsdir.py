@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ def test_rotation_by_rename_loses_and_repeats_nothing(root: Path) -> None:
     append(log, line(1))
     h.poll()
     append(log, line(2))  # written after the last poll, then the file is rotated away
-    os.rename(log, root / "steps.jsonl.1")
+    log.rename(root / "steps.jsonl.1")
     append(root / "steps.jsonl.1", line(3))  # the writer still holds the old file briefly
     append(log, line(4))  # ... and then reopens the name
     for _ in range(4):
@@ -88,7 +87,7 @@ def test_rename_to_another_jsonl_name_goes_on(root: Path) -> None:
     h = Harness(root)
     append(root / "a.jsonl", line(1))
     h.poll()
-    os.rename(root / "a.jsonl", root / "b.jsonl")
+    (root / "a.jsonl").rename(root / "b.jsonl")
     append(root / "b.jsonl", line(2))
     h.poll()
     assert sorted(s for _, s in h.steps) == [1, 2]
