@@ -23,7 +23,9 @@ intake queue's wait (sampled each second from ``/metrics``) above one engine
 tick plus two controller ticks.
 
 Run:  python benchmarks/bench_intake.py                      (16,384 ranks, 50,000/s, 120 s)
-      python benchmarks/bench_intake.py --duration 120 --rate 60000 --json
+      python benchmarks/bench_intake.py --rate 16384 --duration 180 --json
+      python benchmarks/bench_intake.py --in-process --duration 180   (CPU per record and
+      per tick, no HTTP, simulated clock: figures the machine's load does not distort)
 """
 
 from __future__ import annotations
@@ -267,6 +269,66 @@ def drive(args: argparse.Namespace, port: int, token: str, pid: int) -> dict[str
     }
 
 
+def in_process(args: argparse.Namespace) -> dict[str, Any]:
+    """CPU cost (``time.process_time``) of the intake and of the controller's ticks, no HTTP.
+
+    The same job is pushed straight into the wiring's intake, and the
+    controller ticked, on a simulated clock: figures that the machine's load
+    does not distort.
+    """
+    from brownout.clock import ManualClock
+    from brownout.service import live
+    from brownout.service.config import WatchConfig
+    from brownout.service.wiring import plan_controller
+
+    ledger_s: list[float] = []
+    build = live.build_ledger
+
+    def timed(*a: Any, **k: Any) -> Any:
+        t = time.process_time()
+        out = build(*a, **k)
+        ledger_s.append(time.process_time() - t)
+        return out
+
+    live.build_ledger = timed  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory() as d:
+        write_topology(generate_topology(args.gpus // 8), Path(d) / "t.yaml")
+        t0 = 1_764_000_000.0
+        cfg = WatchConfig(source="steps", topology=str(Path(d) / "t.yaml"), mode="dry-run",
+                          state_dir=str(Path(d) / "s"), interval_s=args.interval,
+                          engine_tick_s=args.engine_tick)
+        plan = plan_controller(cfg, persistent=False, wall=ManualClock(t0))
+        assert plan.intake is not None
+        ctl = plan.factory()
+        job = Job(np.arange(args.gpus), args.gpus / args.rate, args.slow_node)
+        step, n, intake_s, ticks, found_at = 0, 0, 0.0, [], None
+        for k in range(1, int(args.duration / args.interval) + 1):
+            now = t0 + k * args.interval
+            while (end := t0 + (step + 1) * job.step_s) <= now:
+                lines = job.lines(step, end, end >= t0 + args.slow_after)
+                for i in range(0, len(lines), args.batch):
+                    body = b"\n".join(lines[i:i + args.batch]) + b"\n"
+                    c = time.process_time()
+                    plan.intake.submit(body)
+                    intake_s += time.process_time() - c
+                n, step = n + len(lines), step + 1
+            c = time.process_time()
+            st = ctl.tick(now)
+            ticks.append(time.process_time() - c)
+            if found_at is None and any(f.finding.kind == "host_straggler" for f in st.findings):
+                found_at = now - (t0 + args.slow_after)
+        ctl.close()
+    live.build_ledger = build  # type: ignore[assignment]
+    tick = np.array(ticks)
+    return {"records": n, "intake_cpu_us_per_record": intake_s / n * 1e6,
+            "intake_records_per_core_s": n / intake_s,
+            "tick_cpu_cores": float(tick.sum()) / args.duration,
+            "tick_cpu_s_max": float(tick.max()),
+            "ledger_refresh_cpu_s": [round(x, 2) for x in ledger_s],
+            "tick_cpu_cores_without_ledger": (float(tick.sum()) - sum(ledger_s))
+            / args.duration, "found_after_onset_s": found_at}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gpus", type=int, default=16_384)
@@ -281,8 +343,15 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=2, help="per generator process")
     ap.add_argument("--procs", type=int, default=2, help="generator processes")
     ap.add_argument("--queue", type=int, default=1_000_000, help="intake queue bound")
+    ap.add_argument("--in-process", action="store_true",
+                    help="measure CPU per record and per tick without HTTP (simulated clock)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.in_process:
+        res = in_process(args)
+        print(json.dumps(res, indent=1) if args.json else
+              "\n".join(f"{k:30} {v}" for k, v in res.items()))
+        return
     with tempfile.TemporaryDirectory() as d:
         proc, port, token = start_watch(Path(d), args)
         try:
