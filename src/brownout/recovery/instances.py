@@ -124,13 +124,13 @@ def build_instances(rec: StepRecords, max_spread: float = 0.10) -> Instances:
         step=inst_step, epoch=inst_epoch, end_s=end[order], dur_s=dur[order],
         common_s=common[order], cmax_s=cmax[order],
         chealthy_s=chealthy[order], coll_s=coll[order],
-        ranks=group_count(inst, n)[order], repeat=_repeats(inst_step),
+        ranks=group_count(inst, n)[order], repeat=repeats(inst_step),
         start_s=float(np.min(rec.ts - step_s)) if len(rec) else 0.0,
         node_ids=np.unique(rec.node[rec.node >= 0]).astype(np.int64),
     )
 
 
-def _repeats(step_in_order: I64) -> B:
+def repeats(step_in_order: I64) -> B:
     """True for every instance whose step was completed by an earlier instance."""
     _, first = np.unique(step_in_order, return_index=True)
     rep = np.ones(step_in_order.shape[0], dtype=bool)

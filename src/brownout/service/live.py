@@ -17,8 +17,6 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from brownout.clock import ManualClock
 from brownout.detect.engine import Engine, EngineConfig
 from brownout.errors import InputError
@@ -28,11 +26,10 @@ from brownout.policy.config import PolicyConfig
 from brownout.policy.controller import Controller, StepReport
 from brownout.policy.journal import Journal, JournalWriteError
 from brownout.policy.ports import Executor
-from brownout.recovery.ledger import build_ledger
+from brownout.recovery.running import RunningLedger, RunningSettings
 from brownout.service.feeds import Feed
 from brownout.service.persist import Persister
 from brownout.telemetry.frame import Frame
-from brownout.telemetry.step_lines import concat_records
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
 from brownout.views.history import SignalHistory
@@ -54,6 +51,8 @@ class LiveSettings:
     Attributes:
         ledger_every_s: controller seconds between goodput ledger refreshes.
         steps_window_s: step records older than this are dropped from the ledger.
+        steps_settle_s: the ledger takes a step in once the job's newest record
+            is this much later (or the job was silent this long); it lags by that.
         history_ticks: ticks kept for the evidence plots.
         state_dir: where findings and the ledger are written (None: nowhere).
         delay_s: read data and run detection this far behind the clock (a live
@@ -62,6 +61,7 @@ class LiveSettings:
 
     ledger_every_s: float = 60.0
     steps_window_s: float = 24 * 3600.0
+    steps_settle_s: float = 30.0
     history_ticks: int = 240
     state_dir: Path | None = None
     delay_s: float = 0.0
@@ -97,12 +97,13 @@ class LiveController:
         self.jobs = JobTracker()
         self.persister = Persister(self.settings.state_dir)
         self._start_s = start_s
-        self._steps = StepRecords.empty()
-        self._step_parts: list[StepRecords] = []
+        self._ledger = RunningLedger(topology, RunningSettings(
+            settle_s=self.settings.steps_settle_s, window_s=self.settings.steps_window_s))
         self._samples = 0
         self._n_steps = 0
         self._rate: deque[tuple[float, int]] = deque(maxlen=20)
         self._ledger_at = -math.inf
+        self._ledger_s = 0.0
         self._goodput: tuple[JobGoodput, ...] = ()
         self._goodput_hist: deque[GoodputPoint] = deque(maxlen=2000)
         self._errors: deque[str] = deque(maxlen=10)
@@ -174,7 +175,7 @@ class LiveController:
         if steps is not None and len(steps):
             self._n_steps += len(steps)
             newest.append(float(steps.ts.max()))
-            self._step_parts.append(steps)  # merged once per ledger refresh, not per tick
+            self._ledger.add(steps, self.clock.now())
             self.jobs.update(steps)
         if newest:
             self._data_t_s = max([*newest, *([] if math.isnan(self._data_t_s)
@@ -204,18 +205,19 @@ class LiveController:
         self._errors.extend(report.errors)
 
     def _refresh_ledger(self, now_s: float) -> None:
-        if now_s - self._ledger_at < self.settings.ledger_every_s or not (
-                len(self._steps) or self._step_parts):
+        """The goodput ledger of the steps settled so far (cost: new records + instances)."""
+        if now_s - self._ledger_at < self.settings.ledger_every_s or not self._n_steps:
             return
         self._ledger_at = now_s
-        self._steps = concat_records([self._steps, *self._step_parts])
-        self._step_parts = []
-        keep = self._steps.ts >= now_s - self.settings.steps_window_s
-        if not keep.all():
-            self._steps = self._steps.take(np.flatnonzero(keep))
-        ledger = build_ledger(self._steps, self.engine.result().findings, topology=self.topology)
+        w0 = time.perf_counter()
+        ledger = self._ledger.ledger(now_s, self.engine.result().findings)
+        self._ledger_s = time.perf_counter() - w0
+        if not ledger.jobs:
+            return
+        counts = self._ledger.counts()
         self._goodput = tuple(
-            JobGoodput(name, j.wall_s, j.productive_s, j.ettr, j.availability, dict(j.lost_s))
+            JobGoodput(name, j.wall_s, j.productive_s, j.ettr, j.availability, dict(j.lost_s),
+                       j.steps, j.restarts, counts[name]["late"])
             for name, j in ledger.jobs.items())
         self._goodput_hist.append(GoodputPoint(now_s, ledger.ettr, ledger.availability))
 
@@ -257,4 +259,4 @@ class LiveController:
             mode="approval" if mode != "off" else (
                 "dry-run" if self.policy.executor.name == "dry-run" else "automatic"),
             executor=self.policy.executor.name, source=self.feed.name,
-            finished=self.feed.finished(), errors=tuple(self._errors))
+            finished=self.feed.finished(), errors=tuple(self._errors), ledger_s=self._ledger_s)

@@ -77,9 +77,28 @@ def render_metrics(st: ControllerState) -> str:
     w.family("brownout_job_availability_ratio", "gauge",
              "Share of wall time each job was up (what availability dashboards show).",
              [({"job": j.job}, j.availability) for j in st.goodput])
+    _goodput(w, st)
     w.family("brownout_source_degraded", "gauge", "1 while some source or part is degraded.",
              [({}, 1.0 if h.degraded else 0.0)])
     return "\n".join(w.lines) + "\n"
+
+
+def _goodput(w: _Writer, st: ControllerState) -> None:
+    w.family("brownout_job_lost_seconds", "gauge",
+             "Goodput ledger: seconds of each job's wall time lost, by cause (spec/cli.md).",
+             [({"job": j.job, "cause": c}, v) for j in st.goodput for c, v in j.lost_s.items()])
+    w.family("brownout_job_productive_seconds", "gauge",
+             "Goodput ledger: distinct steps completed times the healthy step time, per job.",
+             [({"job": j.job}, j.productive_s) for j in st.goodput])
+    w.family("brownout_job_wall_seconds", "gauge",
+             "Goodput ledger: wall time covered (first step start to last settled step end).",
+             [({"job": j.job}, j.wall_s) for j in st.goodput])
+    w.family("brownout_job_step_records_late", "gauge",
+             "Step records that arrived after their step was settled (not in the ledger).",
+             [({"job": j.job}, j.late_records) for j in st.goodput])
+    w.family("brownout_ledger_refresh_seconds", "gauge",
+             "Wall seconds the last goodput ledger refresh took.",
+             [({}, st.health.ledger_s)])
 
 
 def _health(w: _Writer, st: ControllerState) -> None:

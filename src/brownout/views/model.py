@@ -170,7 +170,11 @@ class BreakerView:
 
 @dataclass(frozen=True)
 class JobGoodput:
-    """One job's goodput ledger (spec/cli.md, ``brownout goodput``)."""
+    """One job's goodput ledger (spec/cli.md, ``brownout goodput``).
+
+    ``steps`` and ``restarts`` are the ledger's; ``late_records`` counts step
+    records that arrived after their step was settled (left out of the ledger).
+    """
 
     job: str
     wall_s: float
@@ -178,11 +182,15 @@ class JobGoodput:
     ettr: float
     availability: float
     lost_s: Mapping[str, float]
+    steps: int = 0
+    restarts: int = 0
+    late_records: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"job": self.job, "wall_s": self.wall_s, "productive_s": self.productive_s,
                 "ettr": self.ettr, "availability": self.availability,
-                "lost_s": dict(self.lost_s)}
+                "lost_s": dict(self.lost_s), "steps": self.steps, "restarts": self.restarts,
+                "late_records": self.late_records}
 
 
 @dataclass(frozen=True)
@@ -216,6 +224,7 @@ class HealthView:
         source: what feeds the controller (``simulator``, ``prometheus``...).
         finished: True when a finite source (a scenario) has run out.
         errors: recent error lines (executor failures and the like).
+        ledger_s: wall seconds the last goodput ledger refresh took.
     """
 
     now_s: float
@@ -232,6 +241,7 @@ class HealthView:
     source: str = ""
     finished: bool = False
     errors: tuple[str, ...] = ()
+    ledger_s: float = 0.0
 
     @property
     def status(self) -> str:

@@ -279,7 +279,7 @@ function drawGoodput(goodput) {
   for (const j of Object.values(goodput.jobs || {})) {
     const lost = Object.entries(j.lost_s || {}).sort((a, b) => b[1] - a[1]).slice(0, 3)
       .map(([c, s]) => `${c} ${Math.round(s)} s`).join(", ");
-    body.append(el("tr", {}, el("td", {}, j.job), el("td", {}, pct(j.ettr)), el("td", {}, pct(j.availability)), el("td", {}, lost)));
+    body.append(el("tr", {}, el("td", {}, j.job), el("td", {}, String(j.steps ?? "")), el("td", {}, pct(j.ettr)), el("td", {}, pct(j.availability)), el("td", {}, lost)));
   }
 }
 
