@@ -93,10 +93,12 @@ class _Pending:
         return _Pending(self.ts[idx], self.step[idx], self.epoch[idx], self.stage[idx],
                         self.compute_s[idx], self.step_s[idx])
 
-    def plus(self, other: _Pending) -> _Pending:
-        if not len(self):
-            return other
-        return _Pending(*(np.concatenate([getattr(self, c), getattr(other, c)])
+    @staticmethod
+    def join(parts: list[_Pending]) -> _Pending:
+        parts = [p for p in parts if len(p)]
+        if len(parts) <= 1:
+            return parts[0] if parts else _Pending.empty()
+        return _Pending(*(np.concatenate([getattr(p, c) for p in parts])
                           for c in ("ts", "step", "epoch", "stage", "compute_s", "step_s")))
 
 
@@ -111,6 +113,11 @@ class _RankState:
 
     def index(self, rank: I64) -> I64:
         """Positions of ``rank`` in the state, adding unseen ranks."""
+        n = self.rank.shape[0]
+        if n and self.rank[0] == 0 and self.rank[-1] == n - 1:  # ranks 0..n-1: no search
+            lo, hi = int(rank.min()), int(rank.max())
+            if lo >= 0 and hi < n:
+                return rank
         new = np.setdiff1d(rank, self.rank)
         if new.shape[0]:
             merged = np.concatenate([self.rank, new])
@@ -135,6 +142,7 @@ class _JobStream:
     def __init__(self, name: str) -> None:
         self.name = name
         self.ranks = _RankState()
+        self.chunks: list[_Pending] = []
         self.pending = _Pending.empty()
         self.rows: dict[str, npt.NDArray[Any]] = {
             c: np.zeros(0, np.int64 if c in ("step", "epoch", "ranks") else np.float64)
@@ -165,14 +173,17 @@ class _JobStream:
         self.duplicates += int(dup.sum())
         self.late += int((~dup & ~ok).sum())
         if ok.any():
-            self.pending = self.pending.plus(_Pending(ts[ok], step[ok], epoch[ok], stage[ok],
-                                                      compute_s[ok], step_s[ok]))
+            self.chunks.append(_Pending(ts[ok], step[ok], epoch[ok], stage[ok], compute_s[ok],
+                                        step_s[ok]))
             self.newest_s = max(self.newest_s, float(ts[ok].max()))
         self.last_add_s = now_s
 
     def _epochs(self, pos: I64, step: I64, ts: F64) -> tuple[I64, B]:
         """Restart count and duplicate mask of each record, continuing each rank's state."""
-        order = np.lexsort((ts, pos))
+        if ts.shape[0] < 2 or bool(np.all(ts[1:] >= ts[:-1])):  # feeds hand records in time order
+            order = np.argsort(pos, kind="stable")
+        else:
+            order = np.lexsort((ts, pos))
         p, s, t = pos[order], step[order], ts[order]
         first = np.concatenate(([True], p[1:] != p[:-1])) if p.shape[0] else np.zeros(0, bool)
         st = self.ranks
@@ -203,6 +214,8 @@ class _JobStream:
     # settling ---------------------------------------------------------------------------
     def settle(self, now_s: float, cfg: RunningSettings) -> None:
         """Summarise the instances that are complete; let their records go."""
+        self.pending = _Pending.join([self.pending, *self.chunks])
+        self.chunks = []
         pend = self.pending
         if not len(pend):
             return
@@ -347,5 +360,6 @@ class RunningLedger:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per job: records pending, records dropped as late, duplicates dropped."""
-        return {name: {"pending": len(j.pending), "late": j.late, "duplicates": j.duplicates}
+        return {name: {"pending": len(j.pending) + sum(len(c) for c in j.chunks), "late": j.late,
+                       "duplicates": j.duplicates}
                 for name, j in self._jobs.items()}
