@@ -69,7 +69,7 @@ class MemoryLogger:
 
 
 def _utc(t: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(t, datetime.UTC)
 
 
 def library_figures(lib: Any, tl: Timeline, tmp: Path) -> dict[str, Any]:
@@ -98,13 +98,13 @@ def library_figures(lib: Any, tl: Timeline, tmp: Path) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         goodput_pct, _, _ = calc.get_job_goodput(include_badput_breakdown=True)
     d = calc.get_job_goodput_details()
-    B = lib.BadputType
+    kind = lib.BadputType
     bad = d["badput_time"]
     return {"goodput": goodput_pct / 100.0, "total_s": d["total_elapsed_time"],
             "productive_s": d["goodput_time"][lib.GoodputType.TOTAL],
-            "rework": bad[B.WASTED_PROGRESS_FROM_DISRUPTION],
-            "restart": bad[B.INFRASTRUCTURE_RECOVERY_FROM_DISRUPTION] + bad[B.TRAINING_PREP],
-            "checkpoint": bad[B.UNPRODUCTIVE_CHECKPOINT_SAVE_TIME]}
+            "rework": bad[kind.WASTED_PROGRESS_FROM_DISRUPTION],
+            "restart": bad[kind.INFRASTRUCTURE_RECOVERY_FROM_DISRUPTION] + bad[kind.TRAINING_PREP],
+            "checkpoint": bad[kind.UNPRODUCTIVE_CHECKPOINT_SAVE_TIME]}
 
 
 def ours(tl: Timeline) -> JobLedger:

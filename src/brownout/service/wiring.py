@@ -150,8 +150,10 @@ def _source_feed(cfg: WatchConfig, topology: Topology, wall: Clock) -> Feed | No
     if cfg.source == "prometheus":
         from brownout.telemetry.sources.prometheus import PrometheusSource
         start = wall.now() - cfg.delay_s - cfg.interval_s
+        # raw samples (range selectors), not query_range's grid: each scrape is read once
+        # at its own timestamp whatever the tick, so samples served == samples ingested
         return SourceFeed(PrometheusSource(cfg.url, registry, start, step_s=cfg.interval_s,
-                                           retries=2), "prometheus")
+                                           retries=2, raw=True), "prometheus")
     from brownout.telemetry.sources.scrape import ScrapeSource
     return SourceFeed(ScrapeSource(list(cfg.targets), registry, wall), "scrape")
 
