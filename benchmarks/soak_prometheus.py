@@ -82,8 +82,13 @@ def _exporters(gpus: int, interval_s: float, port_q: Any, served: Any, gate: Any
         def log_message(self, *args: Any) -> None:
             pass
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a scrape given up by Prometheus (timeout) closes the socket: not news
+
+    srv = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     port_q.put(srv.server_address[1])
     stop.wait()

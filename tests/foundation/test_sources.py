@@ -128,3 +128,27 @@ def test_prometheus_failure_mid_fetch_loses_nothing(registry) -> None:
     frame = src.fetch(1000.0 + 899)
     t, _, _ = frame.metric(metric_id("DCGM_FI_DEV_GPU_TEMP"))
     assert t.min() == 1000.0 and len(np.unique(t)) == 60  # the first chunk is read again
+
+
+def test_prometheus_chunks_read_before_a_failure_are_kept_not_read_again(registry) -> None:
+    fake = FakePrometheus()
+    down = {"on": True}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        start = float(parse_qs(request.url.query.decode())["start"][0])
+        if down["on"] and start > 1300.0:  # the third chunk fails
+            return httpx.Response(503, text="down")
+        return fake(request)
+
+    src = PrometheusSource("http://prom:9090", registry, 1000.0, step_s=15, chunk_s=300,
+                           families=("DCGM_FI_DEV_GPU_TEMP",), retries=2,
+                           transport=httpx.MockTransport(handle), sleep=lambda _s: None)
+    with pytest.raises(SourceError):
+        src.fetch(1000.0 + 899)
+    down["on"] = False
+    frame = src.fetch(1000.0 + 899)
+    t, _, _ = frame.metric(metric_id("DCGM_FI_DEV_GPU_TEMP"))
+    starts = [float(q["start"][0]) for q in fake.calls]
+    assert starts.count(1000.0) == 1 and starts.count(1300.0) == 1  # kept, not asked again
+    assert len(t) == 2 * 60 - 3 and len(np.unique(t)) == 60  # every point once (3 NaN dropped)
+    assert len(src.fetch(1000.0 + 899)) == 0

@@ -152,8 +152,10 @@ def _source_feed(cfg: WatchConfig, topology: Topology, wall: Clock) -> Feed | No
         start = wall.now() - cfg.delay_s - cfg.interval_s
         # raw samples (range selectors), not query_range's grid: each scrape is read once
         # at its own timestamp whatever the tick, so samples served == samples ingested
+        # bounded chunks: a controller that fell behind catches up a minute at a time
         return SourceFeed(PrometheusSource(cfg.url, registry, start, step_s=cfg.interval_s,
-                                           retries=2, raw=True), "prometheus")
+                                           chunk_s=max(60.0, 4 * cfg.interval_s), retries=2,
+                                           raw=True), "prometheus")
     from brownout.telemetry.sources.scrape import ScrapeSource
     return SourceFeed(ScrapeSource(list(cfg.targets), registry, wall), "scrape")
 

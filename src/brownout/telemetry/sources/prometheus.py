@@ -65,6 +65,7 @@ class PrometheusSource:
         self._sleep = sleep
         self._next_s = start_s
         self._sids: dict[tuple[Any, ...], int] = {}
+        self._carry: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # read, not handed over
         self.parallel = max(int(parallel), 1)
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -81,23 +82,28 @@ class PrometheusSource:
 
         Query points lie on ``start_s + k * step_s``; each chunk covers at most
         ``chunk_s`` seconds and the next chunk starts one step after the last.
-        The cursor moves only when the whole fetch succeeded: if Prometheus
-        fails part-way, the next fetch reads the same span again, so nothing
-        read before the failure is lost. In raw mode a sample exactly on a
-        chunk border (range selectors are closed at both ends in Prometheus
+        The cursor moves chunk by chunk: if Prometheus fails part-way, the
+        chunks read before the failure are kept and handed over with the next
+        fetch that succeeds, and the failed chunk is read again then, so
+        nothing is lost or read twice, and a controller that fell behind
+        catches up one bounded chunk at a time. In raw mode a sample exactly on
+        a chunk border (range selectors are closed at both ends in Prometheus
         2.x) is kept once.
         """
-        frames = []
+        frames, self._carry = self._carry, []
         per_chunk = max(int(self.chunk_s // self.step_s), 1)
-        next_s = self._next_s
-        while next_s <= until_s:
+        while self._next_s <= until_s:
+            next_s = self._next_s
             n = min(int((until_s - next_s) // self.step_s), per_chunk - 1)
             end_s = next_s + n * self.step_s
-            t, s, v = self._chunk(next_s, end_s)
+            try:
+                t, s, v = self._chunk(next_s, end_s)
+            except SourceError:
+                self._carry = frames
+                raise
             keep = (t > next_s - self.step_s) & (t <= end_s) if self.raw else slice(None)
             frames.append((t[keep], s[keep], v[keep]))
-            next_s = end_s + self.step_s
-        self._next_s = next_s
+            self._next_s = end_s + self.step_s
         if not frames:
             return Frame.empty(self.registry.table())
         return Frame.from_unsorted(np.concatenate([f[0] for f in frames]),
