@@ -155,11 +155,12 @@ LINE = st.one_of(
 @given(lines=st.lists(LINE, max_size=12), sep=st.sampled_from([b"\n", b"\r\n"]))
 def test_fuzzed_bodies_never_get_a_5xx(pusher: httpx.Client, intake: StepIntake,
                                        lines: list[bytes], sep: bytes) -> None:
-    r = pusher.post("/api/steps", content=sep.join(lines), headers=PUSH)
+    body = sep.join(lines)
+    r = pusher.post("/api/steps", content=body, headers=PUSH)
     assert r.status_code in (202, 429), r.text
     if r.status_code == 202:
-        got = r.json()
-        assert got["accepted"] + got["rejected"] <= len(lines) + 1
+        got = r.json()  # a generated line may hold newlines itself: count the body's lines
+        assert got["accepted"] + got["rejected"] <= body.count(b"\n") + 1
     intake.drain()
 
 
