@@ -67,6 +67,7 @@ def command(  # noqa: PLR0917 - click passes every option positionally
     result = engine.finish()
     problems.counter_resets += engine.state.counter_resets  # counted once, where rates are made
     notices = _problem_notices(topo, problems, frame, steps) + _skew_notices(topo, skews, frame)
+    notices += _ledger_notices(topo, steps, result)
     result = FindingsFile(result.cluster, result.findings, result.notices + notices)
     if node_verdicts is not None:
         result = _with_verdicts(result, node_verdicts, frame, steps)
@@ -91,6 +92,18 @@ def _with_verdicts(result: FindingsFile, verdicts: list[Verdict], frame: Frame,
 
     t0 = frame.start_s if len(frame) else (float(steps.ts[0]) if steps and len(steps) else 0.0)
     return corroborate(result, verdicts, undated_s=t0)
+
+
+def _ledger_notices(topo: Topology, steps: StepRecords | None, result: FindingsFile
+                   ) -> tuple[Finding, ...]:
+    """Jobs whose straggler time (as ``brownout goodput`` counts it) no finding names."""
+    if steps is None or not len(steps):
+        return ()
+    from brownout.detect.ledger_check import straggler_notices
+    from brownout.recovery.ledger import build_ledger
+
+    ledger = build_ledger(steps, topology=topo)
+    return tuple(straggler_notices(steps, ledger, result.findings, topo))
 
 
 def _prometheus_frame(url: str, start: str | None, end: str | None, registry: object,

@@ -56,6 +56,8 @@ class Detector:
     """Base class: settings in, candidates out (see module docstring)."""
 
     name: ClassVar[str] = "detector"
+    #: whether it reads telemetry; a run with step records alone skips those that do
+    needs_metrics: ClassVar[bool] = True
 
     def get_params(self) -> dict[str, Any]:
         """The constructor settings, by name (as scikit-learn's ``get_params``)."""

@@ -158,7 +158,8 @@ class Engine:
                     self.has_metrics, self.has_steps, self.topology.name, self.out_of_pool)
         cands: list[Candidate] = []
         for det in self.detectors:
-            cands.extend(det.update(tick))
+            if self.has_metrics or not det.needs_metrics:  # step-only runs skip the rest
+                cands.extend(det.update(tick))
         self.ticks += 1
         found = self.localiser.resolve(cands, tick, self.tracker.open_keys())
         return self.tracker.observe(t_s, self._data_t_s, found)

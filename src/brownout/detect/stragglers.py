@@ -2,22 +2,44 @@
 
 In synchronous training the slow rank shows a high ``compute_s`` while its
 peers wait in ``comm_s``. Each record's compute time is divided by the median
-of the same job, pipeline stage and step (ranks of different stages do
-different work; a checkpoint stall slows every rank of the step alike and so
-cancels out). A rank's *level* is the median of that ratio over its recent
-steps, so sequence-length imbalance that moves the slowest rank around from
-step to step does not count. A rank is slow when its level is above its
-stage peers by more than the healthy static spread allows (and at least
-``min_excess``), or when it has risen above its own baseline by
-``self_excess``; it must stay slow for ``persist_s``.
+of the *other* ranks of the same job, restart epoch, pipeline stage and step
+(:mod:`brownout.detect.step_levels`): stages do different work by design, and
+a slowdown of every rank alike (a checkpoint stall, a power cap) cancels. A
+rank's *level* is the median of that ratio over its recent records (the last
+``recent_s`` seconds, never fewer than ``min_records`` records), so
+data-dependent imbalance that moves the slowest rank from step to step does
+not count, while a rank that stays slow does.
 
-Half or more of one node's ranks slow together -> ``host_straggler`` at the
-node (the localiser checks that the GPUs look healthy). A lone slow rank
-whose GPU reports telemetry is left to the GPU detectors, which see the
-cause (clocks, heat, errors), and only noted (``slow_rank`` notice): its
-GPU telemetry looks healthy, so the cause is elsewhere (data, sequence
-lengths). Without GPU telemetry a lone slow rank is the one sign of a GPU
-computing slowly -> ``gpu_degraded`` at its GPU, with low confidence.
+A rank is slow when its level passes one of two bars, each widened by the
+noise of the level (robust, from the records themselves) and by the healthy
+spread of its stage peers' own long-term levels:
+
+- **peers**: ``abs_excess`` (20%) above its stage peers. Static
+  heterogeneity (mixed SKUs, placement) of up to ~15% stays under it, and a
+  rank slow from its very first record, which has no baseline of its own, is
+  still caught from 1.3x on;
+- **itself**: ``self_excess`` above its own baseline (an EWMA frozen while
+  flagged), and at least ``min_rel`` above its peers (it holds the barrier).
+
+Slowness must persist for ``persist_s`` seconds of data *and* over at least
+``min_records`` records, so that 45-second and 50-millisecond steps both work.
+Confidence grows with the margin over the bar and with the records seen.
+
+Localisation (spec/findings.md taxonomy):
+
+- most of a node's ranks slow together (their median passes the bars; the
+  self bar is ``node_self_excess``, lower, as several ranks agree) ->
+  ``host_straggler`` at the node;
+- a node with a single rank -> ``host_straggler`` at the node, the evidence
+  saying that GPU and host cannot be told apart from steps;
+- a lone slow rank of a multi-rank node without GPU telemetry ->
+  ``gpu_degraded`` at its GPU;
+- a lone slow rank whose GPU reports telemetry is first left to the GPU
+  detectors, which see a GPU cause (clocks, heat, errors). If the GPU still
+  looks healthy (clock with its node peers, no slowdown reason) and the rank
+  has held the barrier for ``host_persist_s``, the cause is on the host side
+  -> ``host_straggler`` at the node (the localiser drops it if the GPU
+  itself is flagged).
 """
 
 from __future__ import annotations
@@ -27,167 +49,543 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from brownout.detect.api import Candidate, Detector, confidence_of, severity_of
-from brownout.detect.robust import (
-    MAD_TO_SD,
-    alpha_for,
-    ewma_update,
-    group_median,
-    sustained,
-)
+from brownout.detect.api import Candidate, Detector, severity_of
+from brownout.detect.robust import MAD_TO_SD, alpha_for, ewma_update, group_median, sustained
+from brownout.detect.step_levels import epochs, peer_ratio, recent_window
 from brownout.detect.tick import Tick
+from brownout.telemetry.metrics import (
+    HW_POWER_BRAKE,
+    HW_SLOWDOWN,
+    HW_THERMAL,
+    SW_POWER_CAP,
+    SW_THERMAL,
+)
 from brownout.telemetry.steps import StepRecords
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-COLS = ("ts", "job", "step", "rank", "node", "gpu", "compute_s", "stage")
+B = npt.NDArray[np.bool_]
+COLS = ("ts", "job", "step", "rank", "node", "gpu", "compute_s", "stage", "epoch")
+SCALES = (1, 2, 4)  # level windows, in multiples of ``min_records``
+SLOW_BITS = HW_SLOWDOWN | HW_POWER_BRAKE | HW_THERMAL | SW_THERMAL | SW_POWER_CAP
+
+
+def rank_key(job: I64, rank: I64, node: I64, gpu: I64) -> I64:
+    """One integer per (job, rank, placement): a rank placed elsewhere starts afresh."""
+    return (((job << 20) + rank) << 20) + ((node + 1) << 8) + (gpu + 1)
 
 
 class StragglerDetector(Detector):
     """Slow ranks and slow hosts from the step-time log.
 
     Args:
-        window_s: step records kept for comparison.
-        recent_s: a rank's level is the median ratio over this much recent time.
-        min_excess: a slow rank is at least this fraction slower than its stage peers ...
-        spread_k: ... and this many robust standard deviations of the peers' levels.
-        self_excess: or this much slower than its own baseline.
+        window_s: step records kept (never fewer than ``keep_records`` per rank).
+        keep_records: records per rank always kept, however old.
+        recent_s: a rank's level is its median ratio over this much recent time ...
+        min_records: ... and over at least this many records (also the
+            persistence in records).
+        abs_excess: the peers bar: this much slower than the stage peers, and
+            at least ``static_excess`` (healthy static heterogeneity) plus
+            ``noise_k`` standard errors of the level.
+        self_excess: the own bar: this much slower than its own baseline ...
+        min_rel: ... while at least this much slower than its peers.
+        node_self_excess: the own bar of a node's ranks taken together.
+        noise_k: bars are at least this many standard errors of the level.
+        spread_k: the peers bar is at least this many robust standard
+            deviations of the stage peers' baselines (their healthy spread).
         node_fraction: fraction of a node's ranks slow together for a host straggler.
-        persist_s: how long a rank must stay slow.
-        tau_s: time constant of each rank's own baseline.
+        persist_s: how long (data seconds) a rank or node must stay slow.
+        host_persist_s: how long a lone slow rank on a GPU that looks healthy
+            must hold the barrier before it is a host-side finding.
+        base_min_s: a baseline counts after this long ...
+        tau_s: ... and follows the level with this time constant.
     """
 
     name = "stragglers"
+    needs_metrics = False
 
-    def __init__(self, *, window_s: float = 600.0, recent_s: float = 120.0,
-                 min_excess: float = 0.12, spread_k: float = 5.0, self_excess: float = 0.1,
+    def __init__(self, *, window_s: float = 900.0, keep_records: int = 32,
+                 recent_s: float = 90.0, min_records: int = 7, abs_excess: float = 0.2,
+                 static_excess: float = 0.15,
+                 self_excess: float = 0.12, min_rel: float = 0.1,
+                 node_self_excess: float = 0.1, noise_k: float = 5.0, spread_k: float = 3.0,
                  node_fraction: float = 0.5, persist_s: float = 60.0,
-                 tau_s: float = 1800.0) -> None:
+                 host_persist_s: float = 600.0, base_min_s: float = 180.0,
+                 tau_s: float = 3600.0) -> None:
         self.window_s = window_s
+        self.keep_records = keep_records
         self.recent_s = recent_s
-        self.min_excess = min_excess
-        self.spread_k = spread_k
+        self.min_records = min_records
+        self.abs_excess = abs_excess
+        self.static_excess = static_excess
         self.self_excess = self_excess
+        self.min_rel = min_rel
+        self.node_self_excess = node_self_excess
+        self.noise_k = noise_k
+        self.spread_k = spread_k
         self.node_fraction = node_fraction
         self.persist_s = persist_s
+        self.host_persist_s = host_persist_s
+        self.base_min_s = base_min_s
         self.tau_s = tau_s
 
     def _init(self) -> None:
         self.buf_: dict[str, Any] = {c: np.zeros(0) for c in COLS}
         self.jobs_: dict[str, int] = {}
-        self.slot_: dict[tuple[int, int], int] = {}
+        self.last_step_: dict[int, tuple[int, int]] = {}
+        self.slot_: dict[int, int] = {}
         self.base_ = np.zeros(0)
+        self.base_t_ = np.zeros(0)
         self.since_ = np.zeros(0)
+        self.last_slow_ = np.zeros(0)
+        self.ready_ = np.zeros(0, dtype=bool)
+        self.node_since_: dict[tuple[int, int], float] = {}
+        self.stage_base_: dict[tuple[int, int], tuple[F64, float]] = {}
+        self.stage_since_: dict[tuple[int, int], float] = {}
         self.last_t_ = float("nan")
+        self.said_: list[Candidate] = []
 
     def update(self, tick: Tick) -> list[Candidate]:
         if not hasattr(self, "buf_"):
             self._init()
-        self._append(tick.steps, tick.t_s)
+            self.n_nodes_ = tick.topology.n_nodes
+        if not len(tick.steps):
+            return self.said_  # nothing new: the same belief (keeps findings open)
+        self._append(tick.steps)
+        self._trim(tick.t_s)
         if self.buf_["ts"].size < 8:
             return []
         dt = tick.t_s - self.last_t_ if np.isfinite(self.last_t_) else tick.interval_s
         self.last_t_ = tick.t_s
-        levels = self._levels(tick.t_s)
-        if levels is None:
+        lv = self._levels(tick.t_s)
+        if lv is None:
             return []
-        return self._judge(tick, levels, dt)
+        self.said_ = self._judge(tick, lv, dt)
+        return self.said_
 
-    def _append(self, steps: StepRecords, t_s: float) -> None:
-        buf = self.buf_
-        if len(steps):
-            job = np.array([self.jobs_.setdefault(steps.jobs[j], len(self.jobs_))
-                            for j in range(len(steps.jobs))], dtype=np.int64)[steps.job]
-            new = {"ts": steps.ts, "job": job, "step": steps.step, "rank": steps.rank,
-                   "node": steps.node, "gpu": steps.gpu, "compute_s": steps.compute_s,
-                   "stage": steps.stage}
-            for c in COLS:
-                buf[c] = np.concatenate([buf[c], np.asarray(new[c], dtype=np.float64)])
-        keep = buf["ts"] > t_s - self.window_s
+    # ------------------------------------------------------------ buffer
+    def _append(self, steps: StepRecords) -> None:
+        if not len(steps):
+            return
+        job = np.array([self.jobs_.setdefault(steps.jobs[j], len(self.jobs_))
+                        for j in range(len(steps.jobs))], dtype=np.int64)[steps.job]
+        rank = steps.rank.astype(np.int64)
+        ep = epochs((job << 32) + rank, steps.step.astype(np.int64), self.last_step_)
+        new = {"ts": steps.ts, "job": job, "step": steps.step, "rank": rank,
+               "node": steps.node, "gpu": steps.gpu, "compute_s": steps.compute_s,
+               "stage": steps.stage, "epoch": ep}
+        for c in COLS:
+            self.buf_[c] = np.concatenate([self.buf_[c], np.asarray(new[c], dtype=np.float64)])
+
+    def _trim(self, t_s: float) -> None:
+        b = self.buf_
+        if not b["ts"].size:
+            return
+        key = (b["job"].astype(np.int64) << 32) + b["rank"].astype(np.int64)
+        keep = recent_window(key, b["ts"], t_s, self.window_s, self.keep_records)
         if not keep.all():
             for c in COLS:
-                buf[c] = buf[c][keep]
+                b[c] = b[c][keep]
 
+    # ------------------------------------------------------------ levels
     def _levels(self, t_s: float) -> dict[str, Any] | None:
-        """Per (job, rank): median ratio to its step peers over the recent window."""
+        """Per rank: level, its noise, records, barrier share (see module docstring)."""
         b = self.buf_
-        job, stage, step = (b[c].astype(np.int64) for c in ("job", "stage", "step"))
-        key = (job << 42) + ((stage + 1) << 32) + step
-        _, gidx, gcount = np.unique(key, return_inverse=True, return_counts=True)
-        med, _ = group_median(b["compute_s"], gidx, gcount.size)
-        ratio = b["compute_s"] / np.where(med[gidx] > 0, med[gidx], np.nan)
-        use = (b["ts"] > t_s - self.recent_s) & (gcount[gidx] >= 4) & (b["node"] >= 0)
-        if not use.any():
+        job, stage, step, ep, rank, node, gpu = (b[c].astype(np.int64) for c in (
+            "job", "stage", "step", "epoch", "rank", "node", "gpu"))
+        inst = (job << 44) + (ep << 36) + step
+        rk = rank_key(job, rank, node, gpu)
+        ratio = peer_ratio((inst << 8) + stage + 1, b["compute_s"], ~np.isin(rk, self._slow_keys()))
+        _, iidx = np.unique(inst, return_inverse=True)
+        imax = np.full(int(iidx.max()) + 1, -np.inf)
+        np.maximum.at(imax, iidx, b["compute_s"])
+        holds = (b["compute_s"] >= imax[iidx]).astype(np.float64)
+        ok = np.isfinite(ratio) & (node >= 0)
+        if not ok.any():
             return None
-        rkey = (job[use] << 32) + b["rank"][use].astype(np.int64)
-        ranks, ridx = np.unique(rkey, return_inverse=True)
-        level, n = group_median(ratio[use], ridx, ranks.size)
-        last = np.zeros(ranks.size, dtype=np.int64)
+        key = np.where(ok, rk, -1)
+        use = ok & recent_window(key, b["ts"], t_s, self.recent_s, self.min_records)
+        ranks, ridx = np.unique(rk[use], return_inverse=True)
+        nr = ranks.size
+        level, n = group_median(ratio[use], ridx, nr)
+        scales = [(level, n)]
+        for mult in SCALES[1:]:  # longer windows: noisy jobs need more records
+            wide = ok & recent_window(key, b["ts"], t_s, self.recent_s, mult * self.min_records)
+            widx = np.searchsorted(ranks, rk[wide])
+            scales.append(group_median(ratio[wide], widx, nr))
+        noise = self._noise(rk, ratio, ok, (job << 32) + stage + 1, ranks)
+        last = np.zeros(nr, dtype=np.int64)
         last[ridx] = np.flatnonzero(use)  # time order: the latest record wins
-        return {"rkey": ranks, "level": level, "n": n, "job": ranks >> 32,
-                "stage": stage[last], "node": b["node"][last].astype(np.int64),
-                "gpu": b["gpu"][last].astype(np.int64)}
+        first_ts = np.full(nr, np.inf)
+        np.minimum.at(first_ts, ridx, b["ts"][use])
+        peer = (job << 32) + stage + 1
+        one = np.unique(rk, return_index=True)[1]  # a record of every rank in the buffer
+        pk, members = np.unique(peer[one], return_counts=True)
+        self.node_ranks_ = np.bincount(node[one][node[one] >= 0], minlength=self.n_nodes_)
+        return {"rkey": ranks, "level": level, "n": n, "noise": noise, "scales": scales,
+                "members": members[np.searchsorted(pk, peer[last])],
+                "holds": np.bincount(ridx, holds[use], nr) / np.maximum(n, 1),
+                "span_s": t_s - first_ts, "job": job[last], "rank": rank[last],
+                "stage": stage[last], "node": node[last], "gpu": gpu[last],
+                "stages": self._stage_levels(t_s, inst, stage, ok)}
 
-    def _slots(self, rkeys: I64) -> I64:
-        slots = np.array([self.slot_.setdefault((int(k >> 32), int(k & 0xFFFFFFFF)),
-                                                len(self.slot_)) for k in rkeys], dtype=np.int64)
+    @staticmethod
+    def _noise(rk: I64, ratio: F64, ok: B, peer: I64, ranks: I64) -> F64:
+        """Per rank of ``ranks``: the robust record-to-record noise of its stage's ratios
+        around each rank's own median, over the whole buffer (many records)."""
+        keys, kidx = np.unique(rk[ok], return_inverse=True)
+        med = group_median(ratio[ok], kidx, keys.size)[0]
+        dev = np.abs(ratio[ok] / med[kidx] - 1.0)
+        groups, gidx = np.unique(peer[ok], return_inverse=True)
+        noise = MAD_TO_SD * group_median(dev, gidx, groups.size)[0]
+        first = np.zeros(keys.size, dtype=np.int64)
+        first[kidx] = gidx
+        return np.asarray(noise[first][np.searchsorted(keys, ranks)])
+
+    def _stage_levels(self, t_s: float, inst: I64, stage: I64, ok: B
+                      ) -> tuple[I64, F64, I64, F64]:
+        """Per (job, stage): its fastest rank's compute, relative to the other stages' at
+        the same step and absolute, each as a median over its recent steps.
+
+        Stages differ by design, so only a stage's rise over its own baseline
+        counts, and only when both rose: the stage got slower (absolute) and
+        not the whole job (relative). It is how a slow node that holds a
+        whole stage (pipeline over nodes, tensor parallel inside) shows,
+        having no peers in its stage.
+
+        Returns:
+            (keys ``(job << 8) + stage + 1``, levels [key, 2], records, noise [key, 2]).
+        """
+        sel = ok & (stage >= 0)
+        b = self.buf_
+        groups, gidx = np.unique((inst[sel] << 8) + stage[sel] + 1, return_inverse=True)
+        gmed = np.full(groups.size, np.inf)  # the stage's fastest rank: one slow rank
+        np.minimum.at(gmed, gidx, b["compute_s"][sel])  # does not move it, a slow node does
+        g_ts = np.full(groups.size, -np.inf)
+        np.maximum.at(g_ts, gidx, b["ts"][sel])
+        ratio = peer_ratio(groups >> 8, gmed)
+        skey = ((groups >> 52) << 8) + (groups & 0xFF)  # (job, stage + 1)
+        use = np.isfinite(ratio) & recent_window(skey, g_ts, t_s, self.recent_s,
+                                                 self.min_records)
+        keys, kidx = np.unique(skey[use], return_inverse=True)
+        levels, noises = [], []
+        for x in (ratio[use], gmed[use]):
+            level, n = group_median(x, kidx, keys.size)
+            levels.append(level)
+            noises.append(MAD_TO_SD * group_median(np.abs(x / level[kidx] - 1.0), kidx,
+                                                   keys.size)[0])
+        return keys, np.stack(levels, axis=1), n, np.stack(noises, axis=1)
+
+    def _slow_keys(self) -> I64:
+        """Rank keys flagged slow at the last judgment (no reference for their peers)."""
+        keys = np.fromiter(self.slot_.keys(), np.int64, len(self.slot_))
+        slots = np.fromiter(self.slot_.values(), np.int64, len(self.slot_))
+        return keys[np.isfinite(self.since_[slots])] if keys.size else keys
+
+    def _slots(self, rkeys: I64, t_s: float) -> I64:
+        slots = np.array([self.slot_.setdefault(int(k), len(self.slot_)) for k in rkeys],
+                         dtype=np.int64)
         grow = len(self.slot_) - self.base_.size
         if grow > 0:
             self.base_ = np.concatenate([self.base_, np.full(grow, np.nan)])
+            self.base_t_ = np.concatenate([self.base_t_, np.full(grow, t_s)])
             self.since_ = np.concatenate([self.since_, np.full(grow, np.nan)])
+            self.last_slow_ = np.concatenate([self.last_slow_, np.full(grow, -np.inf)])
+            self.ready_ = np.concatenate([self.ready_, np.zeros(grow, dtype=bool)])
         return slots
 
-    def _judge(self, tick: Tick, lv: dict[str, Any], dt: float) -> list[Candidate]:
-        slots = self._slots(lv["rkey"])
-        peer_key = (lv["job"] << 32) + lv["stage"] + 1
-        _, pidx = np.unique(peer_key, return_inverse=True)
-        n_peer = int(pidx.max()) + 1
-        peer_med, peer_n = group_median(lv["level"], pidx, n_peer)
-        spread = MAD_TO_SD * group_median(np.abs(lv["level"] - peer_med[pidx]), pidx, n_peer)[0]
-        rel = lv["level"] / peer_med[pidx] - 1.0
-        limit = np.maximum(self.min_excess, self.spread_k * spread[pidx])
-        base = self.base_[slots]
-        own = lv["level"] - np.where(np.isfinite(base), base, lv["level"])
-        slow = (lv["n"] >= 3) & (peer_n[pidx] >= 4) & (
-            (rel >= limit) | ((own >= self.self_excess) & (rel >= 2.5 * spread[pidx])))
-        if slow.sum() > max(2, 0.3 * slow.size):
-            slow[:] = False  # most of the job at once is no straggler
-        since = sustained(self.since_[slots], slow, tick.data_t_s)
-        self.since_[slots] = since
-        self.base_[slots] = ewma_update(base, lv["level"], alpha_for(self.tau_s, dt),
-                                        frozen=slow)
-        ready = slow & (tick.t_s - since >= self.persist_s)
-        return self._localise(tick, lv, ready, rel, since)
+    # ------------------------------------------------------------ judging
+    def _bars(self, lv: dict[str, Any], n: I64, base: F64, pidx: I64, n_peer: int
+              ) -> tuple[F64, F64, F64, F64]:
+        """(peers bar, own bar, noise term, spread term) per rank for levels over ``n``
+        records: the settings widened by the level's noise and the stage's healthy spread."""
+        stage_noise = group_median(lv["noise"], pidx, n_peer)[0][pidx]
+        se = 1.25 * stage_noise / np.sqrt(np.maximum(n, 1))
+        se_own = np.hypot(se, 1.25 * stage_noise / np.sqrt(np.maximum(lv["base_n"], 1)))
+        est = np.where(np.isfinite(base), base, np.nan)
+        med = group_median(est, pidx, n_peer)[0]
+        dev = np.abs(est - med[pidx])  # trimmed: slow ranks are no measure of healthy spread
+        spread = MAD_TO_SD * group_median(np.where(dev <= self.abs_excess, dev, np.nan), pidx,
+                                          n_peer)[0]
+        spread = np.where(np.bincount(pidx, minlength=n_peer) >= 5, np.nan_to_num(spread), 0.0)
+        noise, wide = self.noise_k * se, self.spread_k * spread[pidx]
+        peers = np.maximum(np.maximum(self.abs_excess, self.static_excess + noise), wide)
+        own = np.maximum(self.self_excess, self.noise_k * se_own)  # a young baseline is
+        return peers, own, noise, wide  # uncertain too: its own records widen the bar
 
-    def _localise(self, tick: Tick, lv: dict[str, Any], ready: npt.NDArray[np.bool_],
-                  rel: F64, since: F64) -> list[Candidate]:
+    def _judge(self, tick: Tick, lv: dict[str, Any], dt: float) -> list[Candidate]:
+        slots = self._slots(lv["rkey"], tick.data_t_s)
+        _, pidx = np.unique((lv["job"] << 32) + lv["stage"] + 1, return_inverse=True)
+        n_peer = int(pidx.max()) + 1
+        base = self.base_[slots]
+        interval = lv["span_s"] / np.maximum(lv["n"], 1)  # seconds a record, about
+        learn_s = np.maximum(self.base_min_s, self.min_records * interval)
+        established = np.isfinite(base) & (tick.data_t_s - self.base_t_[slots] >= learn_s)
+        # records behind the baseline (an EWMA remembers about tau_s of them)
+        lv["base_n"] = np.minimum(np.maximum(tick.data_t_s - self.base_t_[slots], 0.0),
+                                  self.tau_s) / np.maximum(interval, 1e-9)
+        enough = lv["n"] >= self.min_records
+        slow, rel, rise, peers_bar, own_bar, noise, wide = self._scales(lv, base, established,
+                                                                        pidx, n_peer)
+        known = np.isfinite(self.since_[slots])  # slow already: no reference for peers
+        new = slow & ~known
+        crowd = np.bincount(pidx, new, n_peer)[pidx] > 0.5 * (
+            lv["members"] - np.bincount(pidx, known, n_peer)[pidx])
+        slow &= ~(crowd & new)  # most of a stage turning slow at once is no straggler
+        since, ready = self._persist(slots, slow, tick.data_t_s, interval)
+        first = lv["level"] / np.where(established, base, np.nan) - 1.0
+        self.base_[slots] = self._learn(base, np.where(enough, lv["level"], np.nan), dt,
+                                        established=established, learn_s=learn_s,
+                                        frozen=slow | (first >= 0.75 * own_bar))
+        self.base_t_[slots] = np.where(np.isfinite(base), self.base_t_[slots], tick.data_t_s)
+        bar = np.where(rel >= peers_bar, peers_bar, own_bar)
+        risen = self._stage_rise(lv, self._slow_stages(tick.data_t_s, lv["stages"], dt))
+        alone = np.bincount(pidx, slow, n_peer)[pidx] == 0  # else its own slow rank explains it
+        rising = np.isfinite(risen[0]) & alone
+        by_stage = rising & (tick.data_t_s - risen[0] >= self.persist_s)
+        rel, rise = np.where(by_stage, risen[1], rel), np.where(by_stage, risen[1], rise)
+        lv.update(rel=rel, rise=rise, since=np.where(by_stage, risen[0], since),
+                  bar=np.where(by_stage, self.self_excess, bar), established=established,
+                  by_stage=by_stage, ready=ready | by_stage, slow=slow | rising)
+        host = self._hosts(tick, lv, enough | by_stage, (noise, wide), rise=rise,
+                           established=established | by_stage)
+        return self._localise(tick, lv, ready | by_stage, host)
+
+    def _persist(self, slots: I64, slow: B, t_s: float, interval: F64) -> tuple[F64, B]:
+        """(slow since, ready) per rank. Ready once slow for ``persist_s``; a ready rank
+        stays so through a short dip (three records, or ``persist_s``), so that one
+        noisy level does not split one fault into two findings."""
+        last = np.where(slow, t_s, self.last_slow_[slots])
+        self.last_slow_[slots] = last
+        hold = self.ready_[slots] & (t_s - last < np.maximum(self.persist_s, 3 * interval))
+        since = sustained(self.since_[slots], slow | hold, t_s)
+        ready = (slow | hold) & (t_s - since >= self.persist_s)
+        self.since_[slots], self.ready_[slots] = since, ready
+        return since, ready
+
+    def _scales(self, lv: dict[str, Any], base: F64, established: B, pidx: I64, n_peer: int
+                ) -> tuple[B, F64, F64, F64, F64, F64, F64]:
+        """Slow at any window length; (slow, rel, rise, peers bar, own bar, noise term,
+        spread term) of the first length that shows it (the shortest when none)."""
+        out: list[tuple[B, F64, F64, F64, F64, F64, F64]] = []
+        for mult, (level, n) in zip(SCALES, lv["scales"], strict=True):
+            peers_bar, own_bar, noise, wide = self._bars(lv, n, base, pidx, n_peer)
+            rel = level - 1.0
+            rise = np.where(established, level / np.where(established, base, 1.0) - 1.0, 0.0)
+            slow = (n >= mult * self.min_records) & (
+                (rel >= peers_bar) | ((rise >= own_bar) & (rel >= self.min_rel)))
+            out.append((slow, rel, rise, peers_bar, own_bar, noise, wide))
+        pick = np.zeros(pidx.size, dtype=np.int64)
+        for k in range(len(out) - 1, -1, -1):
+            pick = np.where(out[k][0], k, pick)
+        rows = np.arange(pidx.size)
+        return tuple(np.stack([o[i] for o in out])[pick, rows] for i in range(7))  # type: ignore[return-value]
+
+    @staticmethod
+    def _stage_rise(lv: dict[str, Any], stages: dict[tuple[int, int], tuple[float, float, int]]
+                    ) -> tuple[F64, F64]:
+        """(since, rise) per rank whose whole stage rose (NaN elsewhere)."""
+        since, rise = np.full(lv["job"].size, np.nan), np.full(lv["job"].size, np.nan)
+        for (j, st), (t0, r, _) in stages.items():
+            mine = (lv["job"] == j) & (lv["stage"] == st)
+            since[mine], rise[mine] = t0, r
+        return since, rise
+
+    def _slow_stages(self, t_s: float, st: tuple[I64, F64, I64, F64], dt: float
+                     ) -> dict[tuple[int, int], tuple[float, float, int]]:
+        """Stages risen over their own baselines: (job, stage) -> (since, rise, records),
+        persistent or not yet."""
+        out: dict[tuple[int, int], tuple[float, float, int]] = {}
+        for key, level, n, noise in zip(*st, strict=True):
+            k = (int(key >> 8), int(key & 0xFF) - 1)
+            if n < self.min_records or not np.all(np.isfinite(level)):
+                continue
+            bar = max(self.self_excess, float(self.noise_k * 1.25 * noise.max() / np.sqrt(n)))
+            rise = self._stage_learn(k, level, t_s, dt, bar)
+            if rise < bar:
+                self.stage_since_.pop(k, None)
+                continue
+            since = self.stage_since_.setdefault(k, t_s)
+            out[k] = (since, rise, int(n))  # not yet persistent: since is recent
+        return out
+
+    def _stage_learn(self, k: tuple[int, int], level: F64, t_s: float, dt: float,
+                     bar: float) -> float:
+        """A stage's rise over its baselines (the smaller of the two); learns them."""
+        base, t0 = self.stage_base_.get(k, (level, t_s))
+        est = t_s - t0 >= self.base_min_s
+        rise = float(np.min(level / base)) - 1.0 if est else 0.0
+        if not est:
+            a = alpha_for(self.base_min_s / 3.0, dt)
+            self.stage_base_[k] = ((1 - a) * base + a * level, t0)
+        elif rise < 0.75 * bar:
+            a = alpha_for(self.tau_s, dt)
+            self.stage_base_[k] = ((1 - a) * base + a * level, t0)
+        return rise
+
+    def _learn(self, base: F64, level: F64, dt: float, *, established: B, frozen: B,
+               learn_s: F64) -> F64:
+        """Own baselines: learnt fast until established (``learn_s``: at least
+        ``base_min_s`` and one level window), then slowly, and never while
+        slow or rising (a fault is not learnt as the new normal)."""
+        a = 1.0 - np.exp(-dt / np.maximum(learn_s / 3.0, 1e-9))
+        fast = np.where(np.isfinite(base), (1 - a) * base + a * level, level)
+        fast = np.where(np.isfinite(level), fast, base)
+        slow = ewma_update(base, level, alpha_for(self.tau_s, dt), frozen=frozen)
+        return np.where(established, slow, fast)
+
+    def _hosts(self, tick: Tick, lv: dict[str, Any], enough: B, widen: tuple[F64, F64], *,
+               rise: F64, established: B) -> dict[int, tuple[float, float, int]]:
+        """Nodes most of whose ranks are slow together: node -> (since, excess, slow ranks).
+
+        ``widen`` is each rank's (noise term, spread term); a node's ranks
+        taken together are less noisy by the square root of their count.
+        """
+        node, rel = lv["node"], lv["rel"]
+        gkey = (lv["job"] << 32) + node
+        groups, gidx = np.unique(gkey, return_inverse=True)
+        ng = groups.size
+        count = np.maximum(np.bincount(gidx, minlength=ng),
+                           self.node_ranks_[(groups & 0xFFFFFFFF).astype(np.int64)])
+        node_rel = group_median(np.where(enough, rel, np.nan), gidx, ng)[0]
+        node_rise = group_median(np.where(established & enough, rise, np.nan), gidx, ng)[0]
+        extra = group_median(widen[0], gidx, ng)[0] / np.sqrt(np.maximum(count, 1))
+        bar = np.maximum(np.maximum(extra, self.abs_excess), group_median(widen[1], gidx, ng)[0])
+        own_bar = np.maximum(extra, self.node_self_excess)
+        elevated = np.bincount(gidx, enough & (rel >= self.min_rel), ng)
+        slow = (elevated >= 2) & (elevated >= self.node_fraction * count) & (
+            (node_rel >= bar) | ((np.nan_to_num(node_rise) >= own_bar)
+                                 & (node_rel >= self.min_rel)))
+        out: dict[int, tuple[float, float, int]] = {}
+        pending: set[int] = set()
+        n_ready = np.bincount(gidx, lv["ready"], ng)
+        n_slow = np.bincount(gidx, lv["slow"], ng)
+        first = np.full(ng, np.inf)
+        np.minimum.at(first, gidx, np.where(lv["ready"], lv["since"], np.inf))
+        for g in range(ng):
+            key = (int(groups[g] >> 32), int(groups[g] & 0xFFFFFFFF))
+            if (n_ready[g] >= 2) and n_ready[g] >= self.node_fraction * count[g]:
+                out[key[1]] = (float(first[g]), float(node_rel[g]), int(n_ready[g]))
+                continue  # its ranks are slow, each persistently
+            if n_slow[g] >= 2 and n_slow[g] >= self.node_fraction * count[g]:
+                pending.add(key[1])  # may become a host straggler: no rank findings yet
+            if not slow[g]:
+                self.node_since_.pop(key, None)
+                continue
+            since = self.node_since_.setdefault(key, tick.data_t_s)
+            if tick.data_t_s - since >= self.persist_s:
+                out[key[1]] = (since, float(node_rel[g]), int(elevated[g]))
+            else:
+                pending.add(key[1])
+        lv["pending"] = pending
+        return out
+
+    # ------------------------------------------------------------ localising
+    def _gpu_looks_healthy(self, tick: Tick) -> tuple[B, B]:
+        """(telemetry seen, looks healthy) per GPU: clock with its node peers, no reasons."""
+        topo = tick.topology
+        clock, seen = tick.fresh("DCGM_FI_DEV_SM_CLOCK", 5 * tick.interval_s)
+        bits, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", 5 * tick.interval_s)
+        node_med = group_median(clock, topo.gpu_node.astype(np.int64), topo.n_nodes)[0]
+        ok_clock = np.nan_to_num(clock) >= 0.97 * np.nan_to_num(node_med[topo.gpu_node])
+        no_bits = (np.nan_to_num(bits).astype(np.int64) & SLOW_BITS) == 0
+        return seen, seen & ok_clock & no_bits
+
+    def _localise(self, tick: Tick, lv: dict[str, Any], ready: B,
+                  host: dict[int, tuple[float, float, int]]) -> list[Candidate]:
         topo = tick.topology
         node = lv["node"]
-        per_node = np.bincount(node, minlength=topo.n_nodes)
-        slow_node = np.bincount(node[ready], minlength=topo.n_nodes)
-        host = (slow_node >= 2) & (slow_node >= self.node_fraction * np.maximum(per_node, 1))
-        out = []
-        for n in np.flatnonzero(host):
-            mine = ready & (node == n)
-            r = float(np.median(rel[mine]))
-            out.append(Candidate(
-                "host_straggler", topo.nodes[int(n)].name, float(np.nanmin(since[mine])),
-                confidence_of(r, self.min_excess), severity_of(r, 0.3, 1.0), "drain_node",
-                f"{int(mine.sum())} of {int(per_node[n])} ranks on {topo.nodes[int(n)].name} "
-                f"compute {r:.0%} slower than their stage peers (they hold the barrier)",
-                {"slow_ranks": int(mine.sum()), "ranks": int(per_node[n]),
-                 "compute_excess": round(r, 3)}, source=self.name))
-        clock, _ = tick.fresh("DCGM_FI_DEV_SM_CLOCK", 5 * tick.interval_s)
-        for i in np.flatnonzero(ready & ~host[node]):
-            g = topo.gpu_id(int(node[i]), int(lv["gpu"][i]))
+        per_node = self.node_ranks_  # ranks seen on each node, compared or not
+        out = [self._host(tick, n, host[n], int(per_node[n])) for n in sorted(host)]
+        seen, healthy = self._gpu_looks_healthy(tick)
+        for i in (int(k) for k in np.flatnonzero(ready)):
+            n = int(node[i])
+            if n in host or n in lv["pending"]:
+                continue
+            if per_node[n] == 1:
+                out.append(self._single(tick, lv, i))
+                continue
+            g = topo.gpu_id(n, int(lv["gpu"][i]))
             if g < 0:
                 continue
-            seen = bool(np.isfinite(clock[g]))
-            out.append(Candidate(
-                "slow_rank" if seen else "gpu_degraded", topo.gpu_name(g), float(since[i]),
-                0.6, severity_of(float(rel[i]), 0.3, 1.0), "investigate" if seen else "reset_gpu",
-                f"rank {int(lv['rkey'][i] & 0xFFFFFFFF)} on {topo.gpu_name(g)} computes "
-                f"{rel[i]:.0%} slower than its stage peers (it holds the barrier)",
-                {"compute_excess": round(float(rel[i]), 3), "from": "step records"},
-                notice=seen, source=self.name))
+            if not seen[g]:
+                out.append(self._rank(tick, lv, i, g))
+            elif healthy[g] and tick.data_t_s - lv["since"][i] >= self.host_persist_s and (
+                    lv["holds"][i] >= 0.5):
+                out.append(self._host_side(tick, lv, i, g, int(per_node[n])))
         return out
+
+    def _confidence(self, excess: float, bar: float, records: float) -> float:
+        """Grows with the margin over the bar and with the records behind it."""
+        margin = min(1.0, max(0.0, (excess - bar) / max(bar, 1e-9)))
+        evidence = min(1.0, records / (6.0 * self.min_records))
+        return float(min(0.99, 0.5 + 0.25 * margin + 0.24 * evidence))
+
+    def _evidence(self, lv: dict[str, Any], i: int) -> dict[str, Any]:
+        return {"from": "step records", "job": self._job_name(int(lv["job"][i])),
+                "rank": int(lv["rank"][i]), "compute_excess": round(float(lv["rel"][i]), 3),
+                "over_own_baseline": round(float(lv["rise"][i]), 3),
+                "bar": round(float(lv["bar"][i]), 3), "records": int(lv["n"][i]),
+                "barrier_share": round(float(lv["holds"][i]), 2),
+                "slow_for_s": round(float(lv["span_s"][i]), 1)}
+
+    def _job_name(self, j: int) -> str:
+        return next((name for name, k in self.jobs_.items() if k == j), str(j))
+
+    def _what(self, lv: dict[str, Any], i: int) -> str:
+        rel, rise = float(lv["rel"][i]), float(lv["rise"][i])
+        if lv["by_stage"][i]:
+            return (f"rank {int(lv['rank'][i])} of {self._job_name(int(lv['job'][i]))}: its "
+                    f"whole pipeline stage {int(lv['stage'][i])} computes {rise:.0%} more than "
+                    "its own baseline, relative to the other stages")
+        own = f", {rise:.0%} above its own baseline" if lv["established"][i] and rise > 0 else ""
+        return (f"rank {int(lv['rank'][i])} of {self._job_name(int(lv['job'][i]))} computes "
+                f"{rel:.0%} slower than its stage peers{own} over {int(lv['n'][i])} records")
+
+    def _rank(self, tick: Tick, lv: dict[str, Any], i: int, g: int) -> Candidate:
+        rel = float(lv["rel"][i])
+        return Candidate(
+            "gpu_degraded", tick.topology.gpu_name(g), float(lv["since"][i]),
+            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
+            severity_of(rel, 0.3, 1.0), "reset_gpu",
+            f"{self._what(lv, i)} (it holds the barrier); one rank of its node, no GPU "
+            "telemetry: the GPU computes slowly", self._evidence(lv, i), source=self.name)
+
+    def _single(self, tick: Tick, lv: dict[str, Any], i: int) -> Candidate:
+        name = tick.topology.nodes[int(lv["node"][i])].name
+        rel = float(lv["rel"][i])
+        return Candidate(
+            "host_straggler", name, float(lv["since"][i]),
+            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
+            severity_of(rel, 0.3, 1.0), "drain_node",
+            f"{self._what(lv, i)} (it holds the barrier); {name} runs this one rank, so "
+            "steps cannot tell its GPU from its host",
+            {**self._evidence(lv, i), "gpu_or_host": "cannot be told apart: one rank on "
+             f"{name}; check {name}/gpu{int(lv['gpu'][i])} and the host"}, source=self.name)
+
+    def _host_side(self, tick: Tick, lv: dict[str, Any], i: int, g: int,
+                   ranks: int) -> Candidate:
+        name = tick.topology.nodes[int(lv["node"][i])].name
+        rel = float(lv["rel"][i])
+        return Candidate(
+            "host_straggler", name, float(lv["since"][i]),
+            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
+            severity_of(rel, 0.3, 1.0), "investigate",
+            f"{self._what(lv, i)} and holds the barrier in {float(lv['holds'][i]):.0%} of "
+            f"steps, while {tick.topology.gpu_name(g)} looks healthy (clock with its node "
+            "peers, no slowdown reason): the cause is on the host side (CPU, data loader, PCIe)",
+            {**self._evidence(lv, i), "lone_rank": tick.topology.gpu_name(g),
+             "ranks_on_node": ranks}, source=self.name)
+
+    def _host(self, tick: Tick, n: int, found: tuple[float, float, int], ranks: int
+              ) -> Candidate:
+        since, rel, slow = found
+        name = tick.topology.nodes[n].name
+        bar = self.abs_excess
+        return Candidate(
+            "host_straggler", name, since, self._confidence(rel + bar, bar, 2.0 * slow),
+            severity_of(rel, 0.3, 1.0), "drain_node",
+            f"{slow} of {ranks} ranks on {name} compute {rel:.0%} slower than their stage "
+            "peers (they hold the barrier)",
+            {"from": "step records", "slow_ranks": slow, "ranks": ranks,
+             "compute_excess": round(rel, 3)}, source=self.name)
