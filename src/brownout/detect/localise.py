@@ -11,7 +11,8 @@ Rules, applied to each tick's candidates over the topology:
    heat is overheating, not degraded).
 3. A node whose GPUs are themselves flagged is not a host straggler.
 4. A step-based ``gpu_degraded`` on a node with a ``host_straggler`` is part
-   of it.
+   of it; a step-based ``host_straggler`` of one lone slow rank (its GPU
+   looked healthy) is dropped once a GPU detector flags that GPU.
 5. A step-based slow rank (or most of a node's ranks) whose GPU reported
    thermal clock-event bits in the last minutes is slowed by heat: the
    thermal detector names the cause. A GPU that vanishes after throttling
@@ -93,6 +94,9 @@ class Localiser:
                 flagged_gpus[self._node(c.component)] += 1
         found = [c for c in found if not (c.kind == "host_straggler"
                                            and flagged_gpus[c.component] >= 2)]
+        gpus = {c.component for c in found if c.kind in GPU_RANK and c.source != "stragglers"}
+        gpus |= {comp for kind, comp in open_keys if kind in GPU_RANK}
+        found = [c for c in found if c.evidence.get("lone_rank") not in gpus]
         hosts = {c.component for c in found if c.kind == "host_straggler"}
         hosts |= {comp for kind, comp in open_keys if kind == "host_straggler"}
         found = [c for c in found if not (c.kind == "gpu_degraded" and c.source == "stragglers"

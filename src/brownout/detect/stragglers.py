@@ -334,7 +334,9 @@ class StragglerDetector(Detector):
         slow &= ~(crowd & new)  # most of a stage turning slow at once is no straggler
         since, ready = self._persist(slots, slow, tick.data_t_s, interval)
         first = lv["level"] / np.where(established, base, np.nan) - 1.0
-        self.base_[slots] = self._learn(base, np.where(enough, lv["level"], np.nan), dt,
+        plausible = enough & (lv["level"] >= 1.0 - self.abs_excess)  # far below its peers,
+        # its reference was a slow peer (not yet flagged): nothing to learn from
+        self.base_[slots] = self._learn(base, np.where(plausible, lv["level"], np.nan), dt,
                                         established=established, learn_s=learn_s,
                                         frozen=slow | (first >= 0.75 * own_bar))
         self.base_t_[slots] = np.where(np.isfinite(base), self.base_t_[slots], tick.data_t_s)
