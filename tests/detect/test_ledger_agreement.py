@@ -24,7 +24,7 @@ from brownout.sim.output import write_steps
 from brownout.sim.step_shapes import JobShape, SlowRank, StepScenario, draw_scenario, simulate_steps
 from brownout.topology.loader import write_topology
 
-FRESH = [secrets.randbelow(2**31) for _ in range(4)]
+FRESH = [secrets.randbelow(2**31) for _ in range(2)]
 
 
 def scenarios(seed: int) -> list[StepScenario]:

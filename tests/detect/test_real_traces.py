@@ -34,7 +34,7 @@ def run(job: int) -> tuple[list, list]:  # type: ignore[type-arg]
     return list(replay(topo, None, steps).findings), read_truth(PAI / f"job_{job}_truth.jsonl")
 
 
-@pytest.mark.parametrize("job", [2, 3, 4])
+@pytest.mark.parametrize("job", [2, 3, pytest.param(4, marks=pytest.mark.slow)])  # 4: 7 days
 def test_pai_job_against_inferred_labels(job: int) -> None:
     found, truth = run(job)
     r = score(found, truth)

@@ -104,7 +104,7 @@ class StragglerDetector(Detector):
     name = "stragglers"
     needs_metrics = False
 
-    def __init__(self, *, window_s: float = 900.0, keep_records: int = 32,
+    def __init__(self, *, window_s: float = 300.0, keep_records: int = 32,
                  recent_s: float = 90.0, min_records: int = 7, abs_excess: float = 0.2,
                  static_excess: float = 0.15,
                  self_excess: float = 0.12, min_rel: float = 0.1,
