@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from brownout.cli.main import main
-from brownout.detect.ledger_check import barrier_holder
+from brownout.recovery.ledger_check import barrier_holder
 from brownout.findings import read_findings, write_truth
 from brownout.recovery.ledger import LedgerConfig, build_ledger
 from brownout.sim.output import write_steps

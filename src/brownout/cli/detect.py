@@ -99,7 +99,7 @@ def _ledger_notices(topo: Topology, steps: StepRecords | None, result: FindingsF
     """Jobs whose straggler time (as ``brownout goodput`` counts it) no finding names."""
     if steps is None or not len(steps):
         return ()
-    from brownout.detect.ledger_check import straggler_notices
+    from brownout.recovery.ledger_check import straggler_notices
     from brownout.recovery.ledger import build_ledger
 
     ledger = build_ledger(steps, topology=topo)
