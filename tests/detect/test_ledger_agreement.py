@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from brownout.cli.main import main
-from brownout.recovery.ledger_check import barrier_holder
 from brownout.findings import read_findings, write_truth
 from brownout.recovery.ledger import LedgerConfig, build_ledger
+from brownout.recovery.ledger_check import barrier_holder
 from brownout.sim.output import write_steps
 from brownout.sim.step_shapes import JobShape, SlowRank, StepScenario, draw_scenario, simulate_steps
 from brownout.topology.loader import write_topology

@@ -99,8 +99,8 @@ def _ledger_notices(topo: Topology, steps: StepRecords | None, result: FindingsF
     """Jobs whose straggler time (as ``brownout goodput`` counts it) no finding names."""
     if steps is None or not len(steps):
         return ()
-    from brownout.recovery.ledger_check import straggler_notices
     from brownout.recovery.ledger import build_ledger
+    from brownout.recovery.ledger_check import straggler_notices
 
     ledger = build_ledger(steps, topology=topo)
     return tuple(straggler_notices(steps, ledger, result.findings, topo))
