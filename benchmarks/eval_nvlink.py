@@ -106,7 +106,7 @@ def main() -> int:
     rows = aggregate(results)
     print_table(console, rows)
     other = [k for k in KINDS if k not in RACK_SCALE]
-    peer = aggregate([{**r, "per": {**r["per"], **{k: (0, 0, 0) for k in RACK_SCALE}}}
+    peer = aggregate([{**r, "per": {**r["per"], **dict.fromkeys(RACK_SCALE, (0, 0, 0))}}
                       for r in results])["overall"]
     console.print(f"other kinds on the same fleets ({len(other)} kinds): precision "
                   f"{peer['precision']:.3f}, recall {peer['recall']:.3f}")

@@ -176,7 +176,6 @@ class NvlinkDetector(Detector):
 
     # ------------------------------------------------------------ findings
     def _gpus(self, tick: Tick, rates: F64, erring: B, ratio: F64) -> list[Candidate]:
-        topo = tick.topology
         score = np.nan_to_num(rates[0] + rates[1]) + np.nan_to_num(rates[2]) * 60.0
         peer, _ = group_median(np.where(np.isfinite(rates[0]), score, np.nan), self.group_,
                                self.n_groups_)

@@ -18,9 +18,10 @@ untouched, and no random number is drawn for them):
 - ``DCGM_FI_PROF_NVLINK_TX_BYTES``/``RX_BYTES`` report what each GPU's links
   carry, per second, over the scrape: the job's NVLink bytes per step
   (its all-reduce share, plus tensor-parallel traffic at a quarter of the
-  links' peak while it computes) over its step time, times the GPU's link bandwidth factor (a simplification:
-  the twin lets a GPU with links down move fewer bytes rather than shift
-  its share onto peers), with a little sampling noise. Idle GPUs carry none.
+  links' peak while it computes) over its step time, times the GPU's link
+  bandwidth factor (a simplification: the twin lets a GPU with links down
+  move fewer bytes rather than shift its share onto peers), with a little
+  sampling noise. Idle GPUs carry none.
 - NVLink faults add CRC flit errors, replays and link recoveries at their
   rates; ``nvswitch_fault`` does so on every GPU of its domain at once.
 - Confounder ``nvlink_phase``: a job's NVLink traffic drops for a while
