@@ -48,6 +48,7 @@ ERRORS = (  # metric, evidence label
     ("DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL", "recoveries_per_min"),
 )
 TX = "DCGM_FI_PROF_NVLINK_TX_BYTES"
+HIST_STEP_S = 60.0  # error counts are snapshotted this often for the windowed rates
 
 
 class NvlinkDetector(Detector):
@@ -132,7 +133,8 @@ class NvlinkDetector(Detector):
             self.cum_[k] += np.where(new & np.isfinite(prev), inc, 0.0)
             self.prev_v_[k] = np.where(new, v, prev)
             self.prev_t_[k] = np.where(new, when, self.prev_t_[k])
-        self.hist_.append((tick.t_s, self.cum_.copy()))
+        if not self.hist_ or tick.t_s - self.hist_[-1][0] >= HIST_STEP_S:
+            self.hist_.append((tick.t_s, self.cum_.copy()))  # a snapshot a minute is plenty
         while len(self.hist_) > 2 and tick.t_s - self.hist_[1][0] >= self.window_s:
             self.hist_.pop(0)
         t0, old = self.hist_[0]
