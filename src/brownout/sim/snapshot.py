@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from brownout.sim import hardware, physics
 from brownout.sim.effects import Effects
+from brownout.sim.nvlink import NvlinkFabric
 from brownout.topology.model import Topology
 
 F64 = npt.NDArray[np.float64]
@@ -29,6 +30,7 @@ class Scrapable(Protocol):
     net: hardware.NetState
     effects: Effects
     model: physics.GpuModel
+    nvlink: NvlinkFabric
 
 
 def scrape(sim: Scrapable, silent: B) -> tuple[dict[str, F64], dict[str, F64], dict[str, F64]]:
