@@ -293,12 +293,20 @@ def _telemetry_loss(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -
     e.node_silent[f.index] = True
 
 
+def _nvlink_degraded(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
+    nvlink.degrade(e, f.index, f.magnitude)
+
+
+def _nvswitch_fault(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
+    nvlink.degrade(e, nvlink.domain_gpus(topo, f.index), f.magnitude)
+
+
 APPLY: dict[str, Callable[[Effects, Fault, float, float, Topology], None]] = {
     "gpu_failed": _gpu_failed, "gpu_degraded": _gpu_degraded,
     "gpu_overheating": _gpu_overheating, "cooling_fault": _cooling_fault,
     "nic_degraded": _nic_degraded, "switch_congestion": _switch_congestion,
     "host_straggler": _host_straggler, "telemetry_loss": _telemetry_loss,
-    "nvlink_degraded": nvlink.apply_nvlink_degraded, "nvswitch_fault": nvlink.apply_nvswitch_fault,
+    "nvlink_degraded": _nvlink_degraded, "nvswitch_fault": _nvswitch_fault,
 }
 
 

@@ -30,9 +30,9 @@ untouched, and no random number is drawn for them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -41,9 +41,7 @@ from brownout.sim.fabric import ALPHA_S, NIC_BUSBW_GBPS
 from brownout.topology.model import NicSpec, NodeSpec, SwitchSpec, Topology
 
 if TYPE_CHECKING:
-    from brownout.sim.confounders import Event
     from brownout.sim.effects import Effects
-    from brownout.sim.faults import Fault
     from brownout.sim.jobs import Job
 
 F64 = npt.NDArray[np.float64]
@@ -78,6 +76,21 @@ def nvl72_topology(n_nodes: int, *, name: str = "sim", n_spines: int = 2) -> Top
     switches = tuple(SwitchSpec(leaf, "leaf", spines) for leaf in leaves)
     switches += tuple(SwitchSpec(s, "spine") for s in spines)
     return Topology.build(name, tuple(nodes), switches)
+
+
+class PhaseEvent(Protocol):
+    """What :func:`phase_mult` reads of a confounder event (``sim/confounders.py``)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def at_s(self) -> float: ...
+    @property
+    def until_s(self) -> float: ...
+    @property
+    def value(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -157,7 +170,7 @@ class NvlinkFabric:
         out: F64 = self.share * nv_slow + (1.0 - self.share) * nic_slow
         return np.where(self.share > 0, out, nic_slow)
 
-    def tick(self, e: Effects, jobs: list[Job], events: list[Event],
+    def tick(self, e: Effects, jobs: list[Job], events: Sequence[PhaseEvent],
              counters: dict[str, F64], *, t_s: float, dt_s: float,
              rng: np.random.Generator) -> None:
         """Advance the error counters and the bandwidth gauges by one tick."""
@@ -177,7 +190,7 @@ class NvlinkFabric:
         self.rx_bps = np.round(rate * rng.uniform(0.99, 1.01, n))
 
 
-def phase_mult(events: list[Event], job: str, t_s: float) -> float:
+def phase_mult(events: Sequence[PhaseEvent], job: str, t_s: float) -> float:
     """Traffic multiplier of a job's ``nvlink_phase`` confounder at ``t_s`` (1 = none)."""
     mult = 1.0
     for ev in events:
@@ -187,21 +200,21 @@ def phase_mult(events: list[Event], job: str, t_s: float) -> float:
 
 
 # ------------------------------------------------------------------ faults
-def _degrade(e: Effects, gpus: I64 | int, m: Mapping[str, float]) -> None:
+def degrade(e: Effects, gpus: I64 | int, m: Mapping[str, float]) -> None:
+    """GPUs' links err (CRC flits, a replay per 4 of them, recoveries) and lose bandwidth.
+
+    ``nvlink_degraded`` applies it to one GPU; ``nvswitch_fault`` (switch trays of a
+    domain failing) to every GPU of the domain (:func:`domain_gpus`).
+    """
     e.nvlink_bw[gpus] = np.minimum(e.nvlink_bw[gpus], m.get("bw_factor", 1.0))
     e.nvlink_err[0, gpus] += m.get("crc_per_min", 0.0) / 60.0
-    e.nvlink_err[1, gpus] += m.get("crc_per_min", 0.0) / 240.0  # a replay per few CRC errors
+    e.nvlink_err[1, gpus] += m.get("crc_per_min", 0.0) / 240.0
     e.nvlink_err[2, gpus] += m.get("recoveries_per_hour", 0.0) / 3600.0
 
 
-def apply_nvlink_degraded(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
-    """One GPU's links err (CRC flits, replays, recoveries) and lose bandwidth."""
-    _degrade(e, f.index, f.magnitude)
-
-
-def apply_nvswitch_fault(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
-    """Switch chips of one domain fail: every GPU of it loses links and errs."""
-    _degrade(e, np.flatnonzero(topo.gpu_nvlink() == f.index), f.magnitude)
+def domain_gpus(topo: Topology, domain: int) -> I64:
+    """Global indices of the GPUs of NVLink domain ``domain``."""
+    return np.flatnonzero(topo.gpu_nvlink() == domain).astype(np.int64)
 
 
 def busy_domains(topo: Topology, busy_nodes: I64) -> I64:
