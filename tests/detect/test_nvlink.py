@@ -10,10 +10,8 @@ import json
 import secrets
 from typing import Any
 
-import numpy as np
-
 from brownout.detect.engine import replay
-from brownout.detect.nvlink import NvlinkDetector, _node_others_median
+from brownout.detect.nvlink import NvlinkDetector
 from brownout.scoring import score
 from brownout.sim import run_scenario, scenario_from_dict
 
@@ -59,13 +57,6 @@ def test_phase_changes_and_idle_domains_raise_nothing() -> None:
     seed = secrets.randbelow(2**31)
     found, _ = run(nvl72([]), seed)
     assert found == [], f"seed {seed}: {[(f.kind, f.component) for f in found]}"
-
-
-def test_node_others_median_excludes_the_gpu_itself() -> None:
-    v = np.array([1.0, 2.0, 3.0, 10.0, 5.0, np.nan, 5.0, 5.0])
-    out = _node_others_median(v, np.array([0, 4, 8], dtype=np.int32))
-    assert out.tolist()[:4] == [3.0, 3.0, 2.0, 2.0]
-    assert out.tolist()[4:] == [5.0, 5.0, 5.0, 5.0]
 
 
 def test_constructor_only_stores_settings() -> None:

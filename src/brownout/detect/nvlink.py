@@ -8,9 +8,10 @@ Per GPU (``nvlink_degraded``), sustained for ``persist_s``:
   ``window_s`` (a fading switch fault leaves a few erring GPUs behind); in a
   domain whose fabric errs, only CRC errors far above every other GPU's
   count. A GPU with no rack-scale domain is compared with its node. Or
-- under load, its NVLink transmit bandwidth is ``bw_drop`` below the other
-  GPUs of its node (same job, same step, sampled by the same exporter at
-  the same moment; a domain may hold several jobs of different traffic). A
+- under load, its NVLink transmit bandwidth is ``bw_drop`` below its node's
+  median (same job, same step, sampled by the same exporter at the same
+  moment; one slow GPU of 4 or 8 leaves the median where the others are; a
+  domain may hold several jobs of different traffic, so it is no reference). A
   job whose NVLink traffic drops between phases drops on every GPU alike
   and does not count; idle GPUs are not judged.
 
@@ -61,7 +62,7 @@ class NvlinkDetector(Detector):
         error_gain: a lone erring GPU errs this many times more than its domain peers ...
         lone_max: ... and at most this many GPUs of its domain err at all, unless the
             domain's median itself errs (then only the gain counts).
-        bw_drop: a busy GPU this fraction below its node's other GPUs is slow.
+        bw_drop: a busy GPU this fraction below its node's median is slow.
         bw_samples: a GPU's bandwidth ratio is the median of its last this many samples.
         domain_fraction: fraction of a domain's GPUs erring together for a switch fault.
         peer_fraction: other domains must have fewer erring GPUs than this fraction.
@@ -154,7 +155,7 @@ class NvlinkDetector(Detector):
         return out
 
     def _bandwidth(self, tick: Tick) -> tuple[F64, F64]:
-        """(median ratio to its node's other GPUs, ratio to own past) per GPU."""
+        """(median ratio to its node's median, ratio to own past) per GPU."""
         topo = tick.topology
         tx, _ = tick.fresh(TX)
         when = tick.value(TX)[1]
@@ -163,7 +164,8 @@ class NvlinkDetector(Detector):
         util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
         busy = (util >= 50.0) & np.isfinite(tx) & (tx > 0)
         vals = np.where(busy, tx, np.nan)
-        ratio = vals / _node_others_median(vals, topo.gpu_offset)
+        node, cnt = group_median(vals, topo.gpu_node, topo.n_nodes)  # one slow GPU of 4 or 8
+        ratio = vals / np.where(cnt >= 3, node, np.nan)[topo.gpu_node]  # leaves it unmoved
         new = np.nan_to_num(when, nan=-np.inf) > np.nan_to_num(self.tx_t_, nan=-np.inf)
         self.tx_t_ = np.where(new, when, self.tx_t_)
         self.ratio_ = np.where(new, np.vstack([self.ratio_[1:], ratio]), self.ratio_)
@@ -255,30 +257,6 @@ class NvlinkDetector(Detector):
                          confidence_of(frac / self.domain_fraction, 1.0),
                          severity_of(frac, 0.75, 0.95), "replace_part", text, ev,
                          source=self.name)
-
-
-def _node_others_median(values: F64, offset: npt.NDArray[np.int32]) -> F64:
-    """Per GPU, the median of the other GPUs of its node (NaN with fewer than 2).
-
-    Vectorised for nodes of equal size (the usual fleet); nodes of mixed sizes
-    fall back to the node's median including the GPU itself.
-    """
-    sizes = np.diff(offset)
-    n = values.shape[0]
-    if n == 0:
-        return values.copy()
-    k = int(sizes[0])
-    if not (sizes == k).all() or k < 3:
-        med, cnt = group_median(values, np.repeat(np.arange(sizes.size), sizes), sizes.size)
-        out: F64 = np.where(cnt >= 3, med, np.nan)[np.repeat(np.arange(sizes.size), sizes)]
-        return out
-    others = np.array([[i for i in range(k) if i != j] for j in range(k)])
-    block = np.sort(values.reshape(-1, k)[:, others], axis=2)  # (nodes, k, k-1), NaN last
-    cnt = np.isfinite(block).sum(axis=2)
-    lo = np.maximum((cnt - 1) // 2, 0)[..., None]
-    hi = np.maximum(cnt // 2, 0).clip(max=k - 2)[..., None]
-    med = 0.5 * (np.take_along_axis(block, lo, 2) + np.take_along_axis(block, hi, 2))[..., 0]
-    return np.where(cnt >= 2, med, np.nan).reshape(n)
 
 
 __all__ = ["NvlinkDetector"]
