@@ -10,10 +10,15 @@ import json
 import secrets
 from typing import Any
 
+import numpy as np
+
 from brownout.detect.engine import replay
 from brownout.detect.nvlink import NvlinkDetector
 from brownout.scoring import score
 from brownout.sim import run_scenario, scenario_from_dict
+from brownout.telemetry.series import SeriesRegistry
+
+from .synth import Synth
 
 
 def nvl72(faults: list[dict[str, Any]]) -> dict[str, Any]:
@@ -63,3 +68,23 @@ def test_constructor_only_stores_settings() -> None:
     d = NvlinkDetector(window_s=300.0, bw_drop=0.2)
     assert d.get_params()["window_s"] == 300.0 and d.get_params()["bw_drop"] == 0.2
     assert not [a for a in vars(d) if a.endswith("_")]
+
+
+def test_errors_counted_during_a_telemetry_gap_are_no_burst() -> None:
+    crc = "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL"
+    syn = Synth(n_nodes=4, seed=3)
+    syn.counters[crc] = np.zeros(syn.topo.n_gpus)
+    silent, erring = 5, 20  # GPU 5 goes quiet, then returns with its counter far on; 20 errs
+
+    def mutate(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["+" + crc] = np.zeros(syn.topo.n_gpus)
+        d["+" + crc][erring] = 30.0 if i >= 10 else 0.0  # 60 CRC errors a minute
+        if 10 <= i < 30:
+            for key in [k for k in d if "DCGM" in k]:
+                d[key][silent] = np.nan
+        if i == 30:
+            d["+" + crc][silent] = 3000.0  # what accumulated unseen
+    frame = syn.frame(SeriesRegistry(syn.topo), 60, mutate)
+    found = replay(syn.topo, frame, None, detectors=[NvlinkDetector()]).findings
+    assert [(f.kind, f.component) for f in found] == [
+        ("nvlink_degraded", syn.topo.gpu_name(erring))]

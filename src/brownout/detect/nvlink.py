@@ -50,6 +50,7 @@ ERRORS = (  # metric, evidence label
 )
 TX = "DCGM_FI_PROF_NVLINK_TX_BYTES"
 HIST_STEP_S = 60.0  # error counts are snapshotted this often for the windowed rates
+GAP_INTERVALS = 4.0  # samples further apart than this many scrape intervals span a gap
 
 
 class NvlinkDetector(Detector):
@@ -125,13 +126,17 @@ class NvlinkDetector(Detector):
     # ------------------------------------------------------------ evidence
     def _error_rates(self, tick: Tick) -> F64 | None:
         """Per metric and GPU, events per minute over the last ``window_s`` (None: too early)."""
+        max_gap_s = GAP_INTERVALS * tick.interval_s
         for k, (name, _) in enumerate(ERRORS):
             v, when = tick.value(name)
             new = np.isfinite(v) & (np.nan_to_num(when, nan=-np.inf) > np.nan_to_num(
                 self.prev_t_[k], nan=-np.inf))
             prev = self.prev_v_[k]
             inc = np.where(v >= prev, v - prev, v)  # a counter that went down was reset
-            self.cum_[k] += np.where(new & np.isfinite(prev), inc, 0.0)
+            # after a telemetry gap nobody knows when the errors counted meanwhile happened:
+            # booking them all now would fake a burst, so the counter is re-based instead
+            near = np.nan_to_num(when - self.prev_t_[k], nan=np.inf) <= max_gap_s
+            self.cum_[k] += np.where(new & np.isfinite(prev) & near, inc, 0.0)
             self.prev_v_[k] = np.where(new, v, prev)
             self.prev_t_[k] = np.where(new, when, self.prev_t_[k])
         if not self.hist_ or tick.t_s - self.hist_[-1][0] >= HIST_STEP_S:
