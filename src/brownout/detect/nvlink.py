@@ -7,7 +7,9 @@ Per GPU (``nvlink_degraded``), sustained for ``persist_s``:
   domain peers' median, and few GPUs of its domain err at all, now or within
   ``window_s`` (a fading switch fault leaves a few erring GPUs behind); in a
   domain whose fabric errs, only CRC errors far above every other GPU's
-  count. A GPU with no rack-scale domain is compared with its node. Or
+  count. A GPU with no rack-scale domain is compared with its node. Errors
+  counted while a GPU's telemetry was away are not booked as a burst when it
+  returns (nobody knows when they happened). Or
 - under load, its NVLink transmit bandwidth is ``bw_drop`` below its node's
   median (same job, same step, sampled by the same exporter at the same
   moment; one slow GPU of 4 or 8 leaves the median where the others are; a
