@@ -11,6 +11,7 @@ import secrets
 from typing import Any
 
 import numpy as np
+import pytest
 
 from brownout.detect.engine import replay
 from brownout.detect.nvlink import NvlinkDetector
@@ -39,6 +40,7 @@ def run(doc: dict[str, Any], seed: int) -> tuple[list[Any], list[Any]]:
     return list(found), r.truth
 
 
+@pytest.mark.slow  # two 216-GPU twins end to end: ~6 s of CPU, more on a shared machine
 def test_nvlink_faults_found_at_the_right_component_on_fresh_seeds() -> None:
     faults = [{"kind": "nvlink_degraded", "variant": "links_down", "onset_min": [5, 20]},
               {"kind": "nvlink_degraded", "variant": "crc_errors", "onset_min": [5, 20]},
@@ -58,6 +60,7 @@ def test_nvlink_faults_found_at_the_right_component_on_fresh_seeds() -> None:
     assert matched >= 5 and false == 0, report
 
 
+@pytest.mark.slow
 def test_phase_changes_and_idle_domains_raise_nothing() -> None:
     seed = secrets.randbelow(2**31)
     found, _ = run(nvl72([]), seed)
