@@ -106,3 +106,14 @@ def test_nvlink_phase_drops_a_jobs_traffic_on_every_gpu_alike() -> None:
     during = np.median(tx[(t > at + 30) & (t < at + 270)][:, job], axis=0)
     assert np.allclose(during / before, 0.4, atol=0.05)
     assert sim.truth() == []
+
+
+def test_nvlink_degraded_on_an_hgx_node_moves_only_its_error_counters() -> None:
+    doc = {"name": "hgx", "cluster": {"nodes": 4}, "duration_min": 12,
+           "jobs": [{"name": "j", "nodes": 3}],
+           "faults": [{"kind": "nvlink_degraded", "variant": "crc_errors", "onset_min": [2, 3]}]}
+    sim = Simulation(scenario_from_dict(doc, "<test>"), seed=2)
+    sim.run()
+    crc = sim.recording.matrix("gpu", CRC)[-1]
+    assert crc[sim.faults[0].index] > 100 and np.delete(crc, sim.faults[0].index).max() < 5
+    assert np.isnan(sim.recording.matrix("gpu", TX)).all()

@@ -174,11 +174,12 @@ class NvlinkFabric:
              counters: dict[str, F64], *, t_s: float, dt_s: float,
              rng: np.random.Generator) -> None:
         """Advance the error counters and the bandwidth gauges by one tick."""
+        n = self.topo.n_gpus
+        if self.enabled or e.nvlink_err.any():  # in-node NVLink errs too (no draw otherwise)
+            for k, name in enumerate(NVLINK_COUNTERS):
+                counters[name] += rng.poisson(e.nvlink_err[k] * dt_s, n)
         if not self.enabled:
             return
-        n = self.topo.n_gpus
-        for k, name in enumerate(NVLINK_COUNTERS):
-            counters[name] += rng.poisson(e.nvlink_err[k] * dt_s, n)
         rate = np.zeros(n)
         for job in jobs:
             if job.status == "running" and job.step_s > 0:
