@@ -38,6 +38,8 @@ from brownout.scoring import score
 CONFOUNDERS = ("fleet_shift", "app_xids", "exporter_restarts", "power_cap", "diurnal",
                "job_restarts", "incast")
 FAIL_STOP = ("gpu_failed",)
+#: kinds that need rack-scale NVLink domains: benchmarks/eval_nvlink.py measures them
+RACK_SCALE = ("nvlink_degraded", "nvswitch_fault")
 
 
 def draw_scenario(rng: np.random.Generator, i: int, max_nodes: int, healthy: bool
@@ -58,7 +60,7 @@ def draw_scenario(rng: np.random.Generator, i: int, max_nodes: int, healthy: boo
     faults = [] if healthy else [
         {"kind": k, "count": int(rng.integers(1, 3)) if nodes >= 32 else 1,
          "onset_min": [6, 50]} | ({"duration_min": [15, 40]} if rng.random() < 0.4 else {})
-        for k in KINDS]
+        for k in KINDS if k not in RACK_SCALE]
     confs = [{"kind": c, "count": 2 if c in ("app_xids", "incast", "exporter_restarts") else 1,
               "at_min": [5, 70]} for c in CONFOUNDERS]
     return {"name": f"eval{i:02d}{'-healthy' if healthy else ''}",

@@ -25,6 +25,8 @@ KINDS: dict[str, str] = {  # kind -> component type
     "switch_congestion": "switch",
     "host_straggler": "node",
     "telemetry_loss": "node",
+    "nvlink_degraded": "gpu",
+    "nvswitch_fault": "nvlink_domain",
 }
 SEVERITIES = ("minor", "major", "critical")
 ACTIONS = ("none", "investigate", "restart_job", "reset_gpu", "reboot_node", "drain_node",

@@ -10,11 +10,12 @@ def default_detectors() -> list[Detector]:
     from brownout.detect.fabric import FabricDetector
     from brownout.detect.gaps import TelemetryGapDetector
     from brownout.detect.gpu_health import GpuHealthDetector
+    from brownout.detect.nvlink import NvlinkDetector
     from brownout.detect.stragglers import StragglerDetector
     from brownout.detect.thermal import ThermalDetector
 
     return [GpuHealthDetector(), ThermalDetector(), FabricDetector(), StragglerDetector(),
-            TelemetryGapDetector()]
+            TelemetryGapDetector(), NvlinkDetector()]
 
 
 __all__ = ["Candidate", "Detector", "default_detectors"]

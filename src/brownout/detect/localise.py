@@ -21,6 +21,9 @@ Rules, applied to each tick's candidates over the topology:
 6. When one kind is raised on a large fraction of the fleet at once, it is a
    fleet-wide change (telemetry, firmware, facility), reported as a single
    ``fleet_shift`` notice at cluster level and never as hardware findings.
+7. A GPU whose only fail-slow evidence is NVLink errors has degraded NVLink,
+   not a degraded GPU: the NVLink detector names it (``nvlink_degraded`` at
+   the GPU, or ``nvswitch_fault`` at its domain when the whole domain errs).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class Localiser:
         hot = {comp for kind, comp in open_keys if kind == "gpu_overheating"}
         found = [c for c in found if not (c.kind == "gpu_failed" and c.component in hot
                                           and "silent_s" in c.evidence)]
+        found = [c for c in found if not _nvlink_only(c)]
         found = self._one_per_gpu(found)
         flagged_gpus: dict[str, int] = defaultdict(int)
         for c in found:
@@ -172,6 +176,7 @@ class Localiser:
         for kind, cs in by_kind.items():
             ctype = {"gpu_failed": "gpu", "gpu_degraded": "gpu", "gpu_overheating": "gpu",
                      "nic_degraded": "nic", "host_straggler": "node",
+                     "nvlink_degraded": "gpu",
                      "telemetry_loss": "node"}.get(kind)
             limit = max(self.fleet_min, self.fleet_fraction * sizes.get(ctype or "", 0))
             if ctype is None or kind == "gpu_failed" or len(cs) <= limit:
@@ -184,3 +189,15 @@ class Localiser:
                 "not that many faults", {"kind": kind, "components": len(cs)},
                 notice=True, source="localiser"))
         return out
+
+
+NON_NVLINK_EVIDENCE = ("slow_clock", "power_brake", "hw_slowdown", "row_remap_failure")
+
+
+def _nvlink_only(c: Candidate) -> bool:
+    """A GPU-health ``gpu_degraded`` whose only evidence is NVLink errors (rule 7)."""
+    if c.kind != "gpu_degraded" or c.source != "gpu_health":
+        return False
+    rates = [k for k in c.evidence if k.endswith("_per_s")]
+    return rates == ["nvlink_crc_per_s"] and not any(
+        c.evidence.get(k) for k in NON_NVLINK_EVIDENCE)

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, dict[str, Range]] = {
     "exporter_restarts": {"gap_s": (30.0, 90.0)},
     "power_cap": {"fraction": (0.05, 0.15), "dyn_mult": (1.12, 1.2)},
     "incast": {"duration_s": (10.0, 30.0), "wait_mult": (10.0, 40.0)},
+    "nvlink_phase": {"duration_s": (300.0, 900.0), "traffic_mult": (0.25, 0.6)},
 }
 APP_XIDS = (13, 31, 43)
 
@@ -102,6 +103,9 @@ def _event(kind: str, at: float, p: dict[str, Range], cands: Candidates, *,
     if kind == "incast":
         return [Event(kind, at, at + _draw(rng, p["duration_s"]), _pick(rng, leaves),
                       _draw(rng, p["wait_mult"]))]
+    if kind == "nvlink_phase" and jobs:  # a job's NVLink traffic drops (sim/nvlink.py)
+        return [Event(kind, at, at + _draw(rng, p["duration_s"]), -1,
+                      _draw(rng, p["traffic_mult"]), jobs[int(rng.integers(len(jobs)))])]
     return []  # idle_nodes: nodes no job uses are idle by construction
 
 

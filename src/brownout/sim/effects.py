@@ -50,6 +50,8 @@ class Effects:
     switch_congestion: F64
     switch_wait_mult: F64
     dyn_w_mult: F64
+    nvlink_bw: F64  # per GPU NVLink bandwidth factor (sim/nvlink.py)
+    nvlink_err: F64  # (crc, replay, recovery) rates per GPU, events per second
     xid_events: list[tuple[int, int, float]] = field(default_factory=list)
     crashes: list[tuple[str, float]] = field(default_factory=list)
     counter_resets: list[tuple[int, float]] = field(default_factory=list)
@@ -69,17 +71,19 @@ class Effects:
             nic_rxerr_rate=np.zeros(k), nic_recovery_rate=np.zeros(k),
             nic_down_rate=np.zeros(k), switch_congestion=np.ones(s),
             switch_wait_mult=np.ones(s), dyn_w_mult=np.ones(g),
+            nvlink_bw=np.ones(g), nvlink_err=np.zeros((3, g)),
         )
 
     def reset(self) -> None:
         """Back to healthy, in place (no allocation on the hot path)."""
         for name in ("gpu_cap", "gpu_rth_mult", "gpu_compute_mult", "node_compute_mult",
-                     "nic_bw", "nic_rate_frac", "switch_congestion", "switch_wait_mult"):
+                     "nic_bw", "nic_rate_frac", "switch_congestion", "switch_wait_mult",
+                     "nvlink_bw"):
             getattr(self, name).fill(1.0)
         for name in ("gpu_reasons", "gpu_dead", "gpu_gone", "gpu_sbe_rate", "gpu_dbe_rate",
                      "gpu_remap_rate", "gpu_pcie_rate", "gpu_remap_failure", "node_silent",
                      "domain_inlet_add", "nic_symbol_rate", "nic_rxerr_rate",
-                     "nic_recovery_rate", "nic_down_rate"):
+                     "nic_recovery_rate", "nic_down_rate", "nvlink_err"):
             getattr(self, name).fill(0)
         self.xid_events.clear()
         self.crashes.clear()

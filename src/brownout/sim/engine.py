@@ -20,7 +20,7 @@ import numpy.typing as npt
 from brownout.clock import ManualClock
 from brownout.errors import InputError
 from brownout.findings import TruthFault
-from brownout.sim import confounders, faults, hardware, jobs
+from brownout.sim import confounders, faults, hardware, jobs, nvlink
 from brownout.sim.effects import Effects
 from brownout.sim.fabric import build_port_map, gpu_link_factor, gpu_nic
 from brownout.sim.failure_tables import TABLES, fine_arrivals
@@ -45,6 +45,8 @@ def build_topology(sc: Scenario) -> Topology:
     """The scenario's cluster: its topology file, or a generated one."""
     if sc.topology_file:
         return load_topology(sc.topology_file)
+    if sc.layout == "nvl72":
+        return nvlink.nvl72_topology(sc.n_nodes, name=sc.name)
     return generate_topology(sc.n_nodes, layout=sc.layout, name=sc.name,
                              gpus_per_node=sc.gpus_per_node, nodes_per_rack=sc.nodes_per_rack,
                              racks_per_cooling=sc.racks_per_cooling,
@@ -72,6 +74,7 @@ class Simulation:
         self.labels = build_labels(self.topology, self.ports)
         self._routing = hardware.PortRouting.build(self.topology, self.ports)
         self._gpu_nic = gpu_nic(self.topology)
+        self.nvlink = nvlink.NvlinkFabric(self.topology)
         self.dt_s, self._scrape_every = _tick_plan(scenario)
         self._init_hardware()
         self._init_jobs()
@@ -125,7 +128,8 @@ class Simulation:
             gpus=busy_gpus, nodes=busy_nodes,
             nics=np.flatnonzero(np.isin(topo.nic_node, multi_nodes)).astype(np.int64),
             switches=leaves.astype(np.int64),
-            domains=np.unique(topo.node_cooling[busy_nodes]).astype(np.int64))
+            domains=np.unique(topo.node_cooling[busy_nodes]).astype(np.int64),
+            nvlink_domains=nvlink.busy_domains(topo, busy_nodes))
         specs, crashes = self._table_failures()
         self.faults = faults.sample_faults(sc.faults + specs, topo, cands, sc.start_s, self.rng)
         self.events = confounders.sample_events(
@@ -209,6 +213,8 @@ class Simulation:
         hardware.gpu_tick(self.gpu, self.model, e, demand=self._demand(e), dyn_w=self.dyn_w,
                           r_th=self.r_th, dt_s=self.dt_s, rng=self.rng)
         self._run_jobs(e, t0, t1)
+        self.nvlink.tick(e, self.jobs, self.events, self.gpu.counters, t_s=t1, dt_s=self.dt_s,
+                         rng=self.rng)
         hardware.net_tick(self.net, self.topology, self._routing, self.ports, e=e,
                           nic_bytes=self._nic_bytes(), rng=self.rng, dt_s=self.dt_s)
         self.ticks += 1
@@ -249,7 +255,7 @@ class Simulation:
     def _run_jobs(self, e: Effects, t0: float, t1: float) -> None:
         slow_gpu = compute_slowdown(self.model, self.gpu.clock_frac) * e.gpu_compute_mult
         link = gpu_link_factor(self.topology, self._gpu_nic, e.nic_bw, e.switch_congestion)
-        inp = jobs.StepInputs(slow_gpu, e.node_compute_mult, 1.0 / link)
+        inp = jobs.StepInputs(slow_gpu, e.node_compute_mult, self.nvlink.link_slow(1.0 / link, e))
         dead = e.gpu_dead | self.gpu.shut_down
         self.down = np.zeros(self.topology.n_nodes, bool)
         np.logical_or.at(self.down, self.topology.gpu_node, dead)
@@ -287,6 +293,7 @@ class Simulation:
         if jobs.place(job, self.topology, usable, prefer):
             self.allocated[job.nodes] = True
             jobs.set_static(job, self.gpu_speed)
+            self.nvlink.place(job)
             job.status = "running"
             job.next_start_s = at_s
         else:

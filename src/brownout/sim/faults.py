@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from brownout.errors import InputError
 from brownout.findings import KINDS, TruthFault
+from brownout.sim import nvlink
 from brownout.sim.effects import Effects
 from brownout.sim.scenario import VARIANTS, FaultSpec, Range
 from brownout.telemetry.metrics import HW_POWER_BRAKE, HW_SLOWDOWN
@@ -35,9 +36,16 @@ DEFAULT_MAGNITUDE: dict[str, dict[str, Range]] = {
     "nic_degraded": {"bw_factor": (0.4, 0.7), "errors_per_min": (50.0, 2000.0)},
     "switch_congestion": {"factor": (2.0, 4.0)},
     "host_straggler": {"slowdown": (1.15, 1.5)},
+    # links_down: 3-9 of a GPU's 18 links; crc_errors: a marginal link replaying
+    "nvlink_degraded": {"bw_factor": (0.5, 0.83), "crc_per_min": (20.0, 600.0),
+                        "recoveries_per_hour": (4.0, 30.0)},
+    # 1-2 of the domain's 9 switch trays (2 of each GPU's 18 links per tray)
+    "nvswitch_fault": {"bw_factor": (0.78, 0.89), "crc_per_min": (3.0, 40.0),
+                       "recoveries_per_hour": (6.0, 30.0)},
 }
 VARIANT_MAGNITUDE: dict[str, dict[str, Range]] = {  # overrides of the kind's defaults
     "ecc_storm": {"slowdown": (1.05, 1.2)}, "pcie_replays": {"slowdown": (1.05, 1.25)},
+    "crc_errors": {"bw_factor": (0.85, 0.95)}, "links_down": {"crc_per_min": (0.5, 5.0)},
 }
 RELEVANT = {  # which magnitudes a variant uses (the others are not drawn)
     "clock_cap": ("slowdown",), "power_brake": ("slowdown",),
@@ -59,6 +67,8 @@ NOTES = {
     "symbol_errors": "bad cable or transceiver: symbol errors",
     "link_speed": "link trained at reduced speed",
     "flapping": "link flapping",
+    "crc_errors": "NVLink CRC errors and replays",
+    "links_down": "NVLink links down or retrained",
 }
 
 
@@ -104,6 +114,7 @@ class Candidates:
     nics: I64
     switches: I64
     domains: I64
+    nvlink_domains: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _pick_index(topo: Topology, spec: FaultSpec, comp: str) -> int:
@@ -121,6 +132,8 @@ def _pick_index(topo: Topology, spec: FaultSpec, comp: str) -> int:
         return topo.switch_index[comp]
     if ctype == "cooling":
         return topo.cooling_domains.index(comp)
+    if ctype == "nvlink_domain":
+        return topo.nvlink_domains.index(comp)
     return topo.node_index[comp]
 
 
@@ -133,6 +146,8 @@ def _name(topo: Topology, ctype: str, idx: int) -> str:
         return topo.switches[idx].name
     if ctype == "cooling":
         return topo.cooling_domains[idx]
+    if ctype == "nvlink_domain":
+        return topo.nvlink_domains[idx]
     return topo.nodes[idx].name
 
 
@@ -146,7 +161,8 @@ def _node_of(topo: Topology, ctype: str, idx: int) -> int:
 
 def _pool(cands: Candidates, ctype: str) -> I64:
     return {"gpu": cands.gpus, "node": cands.nodes, "nic": cands.nics,
-            "switch": cands.switches, "cooling": cands.domains}[ctype]
+            "switch": cands.switches, "cooling": cands.domains,
+            "nvlink_domain": cands.nvlink_domains}[ctype]
 
 
 def _choose(rng: np.random.Generator, topo: Topology, ctype: str, pool: I64, *,
@@ -277,11 +293,20 @@ def _telemetry_loss(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -
     e.node_silent[f.index] = True
 
 
+def _nvlink_degraded(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
+    nvlink.degrade(e, f.index, f.magnitude)
+
+
+def _nvswitch_fault(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
+    nvlink.degrade(e, nvlink.domain_gpus(topo, f.index), f.magnitude)
+
+
 APPLY: dict[str, Callable[[Effects, Fault, float, float, Topology], None]] = {
     "gpu_failed": _gpu_failed, "gpu_degraded": _gpu_degraded,
     "gpu_overheating": _gpu_overheating, "cooling_fault": _cooling_fault,
     "nic_degraded": _nic_degraded, "switch_congestion": _switch_congestion,
     "host_straggler": _host_straggler, "telemetry_loss": _telemetry_loss,
+    "nvlink_degraded": _nvlink_degraded, "nvswitch_fault": _nvswitch_fault,
 }
 
 

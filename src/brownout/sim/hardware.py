@@ -24,7 +24,8 @@ I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
 GPU_IDLE_BIT = 0x1
-GPU_COUNTERS = ("sbe", "dbe", "remap", "pcie", "nvlink", "thermal_ns", "power_ns")
+GPU_COUNTERS = ("sbe", "dbe", "remap", "pcie", "nvlink", "thermal_ns", "power_ns",
+                "nvlink_replay", "nvlink_recovery")
 NIC_COUNTERS = ("tx", "rx", "wait", "rxerr", "symbol", "recovery", "downed")
 BASE_TENSOR_ACTIVE = 0.42
 

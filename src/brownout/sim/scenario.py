@@ -22,12 +22,13 @@ Range = tuple[float, float]
 MODES = ("fine", "coarse")
 CONFOUNDERS = (
     "fleet_shift", "app_xids", "exporter_restarts", "power_cap", "diurnal",
-    "job_restarts", "incast", "idle_nodes",
+    "job_restarts", "incast", "idle_nodes", "nvlink_phase",
 )
 VARIANTS: dict[str, tuple[str, ...]] = {
     "gpu_failed": ("xid79", "xid48", "xid95", "xid119", "xid64"),
     "gpu_degraded": ("clock_cap", "power_brake", "ecc_storm", "pcie_replays"),
     "nic_degraded": ("symbol_errors", "link_speed", "flapping"),
+    "nvlink_degraded": ("crc_errors", "links_down"),
 }
 
 
@@ -239,7 +240,7 @@ def scenario_from_dict(raw: Any, where: str = "<scenario>") -> Scenario:
         name=d.text("name", Path(where).stem) or "scenario",
         description=d.text("description", "") or "", mode=d.text("mode", "fine", MODES),
         seed=d.integer("seed", 0), n_nodes=max(1, cl.integer("nodes", 16)),
-        layout=cl.text("layout", "tor", ("tor", "rail")),
+        layout=cl.text("layout", "tor", ("tor", "rail", "nvl72")),
         topology_file=_beside(cl.text("topology", None), where),
         gpus_per_node=max(1, cl.integer("gpus_per_node", 8)),
         nodes_per_rack=max(1, cl.integer("nodes_per_rack", 4)),

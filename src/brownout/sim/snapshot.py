@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from brownout.sim import hardware, physics
 from brownout.sim.effects import Effects
+from brownout.sim.nvlink import NvlinkFabric
 from brownout.topology.model import Topology
 
 F64 = npt.NDArray[np.float64]
@@ -29,6 +30,7 @@ class Scrapable(Protocol):
     net: hardware.NetState
     effects: Effects
     model: physics.GpuModel
+    nvlink: NvlinkFabric
 
 
 def scrape(sim: Scrapable, silent: B) -> tuple[dict[str, F64], dict[str, F64], dict[str, F64]]:
@@ -51,6 +53,10 @@ def scrape(sim: Scrapable, silent: B) -> tuple[dict[str, F64], dict[str, F64], d
         "DCGM_FI_DEV_THERMAL_VIOLATION": st.reported("thermal_ns"),
         "DCGM_FI_DEV_POWER_VIOLATION": st.reported("power_ns"),
         "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE": np.round(hardware.tensor_active(st, model, e), 4),
+        "DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL": st.reported("nvlink_replay"),
+        "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL": st.reported("nvlink_recovery"),
+        "DCGM_FI_PROF_NVLINK_TX_BYTES": sim.nvlink.tx_bps.copy(),
+        "DCGM_FI_PROF_NVLINK_RX_BYTES": sim.nvlink.rx_bps.copy(),
     }
     gone = silent[topo.gpu_node] | e.gpu_gone | st.shut_down
     for arr in gpu.values():

@@ -53,6 +53,13 @@ _SWITCH_COUNTERS = (
     "infiniband_switch_port_transmit_data_bytes_total",
 )
 
+_NVLINK = (  # rack-scale NVLink (spec/telemetry.md)
+    ("DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL", "counter"),
+    ("DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL", "counter"),
+    ("DCGM_FI_PROF_NVLINK_TX_BYTES", "gauge"),
+    ("DCGM_FI_PROF_NVLINK_RX_BYTES", "gauge"),
+)
+
 
 def _catalogue() -> tuple[MetricDef, ...]:
     groups = (
@@ -61,6 +68,7 @@ def _catalogue() -> tuple[MetricDef, ...]:
         (_SWITCH_COUNTERS, "counter", Entity.SWITCH_PORT),
     )
     defs = [(n, kind, ent) for names, kind, ent in groups for n in names]
+    defs += [(n, kind, Entity.GPU) for n, kind in _NVLINK]  # appended: earlier ids stay put
     return tuple(MetricDef(n, i, kind, ent) for i, (n, kind, ent) in enumerate(defs))
 
 

@@ -14,12 +14,19 @@ list can be replaced. The defaults follow published conventions:
   the lowest-latency fabric) under ``cloud.google.com/gce-topology-block``.
 - Racks: the Kueue topology-aware-scheduling examples' ``cloud.provider.com/
   topology-rack`` and a plain ``topology.kubernetes.io/rack``.
+- Rack-scale NVLink domains (GB200/GB300 NVL72): Topograph's
+  ``network.topology.nvidia.com/accelerator`` (newer releases:
+  ``accelerator.topograph.run/domain``), then the GPU operator's
+  ``nvidia.com/gpu.clique``, whose value ``<ClusterUUID>.<CliqueID>`` names an
+  NVLink partition inside the physical domain ``<ClusterUUID>``: the domain is
+  kept (a switch fault hits the whole rack, whatever its partitions).
 
 GPU count: ``status.capacity["nvidia.com/gpu"]`` (the device plugin), else
 the GPU feature discovery label ``nvidia.com/gpu.count``; the model is
 ``nvidia.com/gpu.product`` with dashes turned back into spaces
 (``NVIDIA-H100-80GB-HBM3`` -> ``NVIDIA H100 80GB HBM3``, NVML's name).
-Rack defaults to the leaf and cooling to the rack when no label names them.
+Rack defaults to the NVLink domain (an NVL72 rack is one), else the leaf, and
+cooling to the rack when no label names them.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from brownout.topology.model import Topology
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_COUNT_LABEL = "nvidia.com/gpu.count"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+CLIQUE_LABEL = "nvidia.com/gpu.clique"
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class LabelKeys:
         spine: the switch above the leaf (optional).
         rack: the node's rack (optional; default: the leaf).
         cooling: the node's cooling domain (optional; default: the rack).
+        nvlink: the node's rack-scale NVLink domain (optional; none when absent).
     """
 
     leaf: tuple[str, ...] = (
@@ -60,6 +69,10 @@ class LabelKeys:
     )
     rack: tuple[str, ...] = ("topology.kubernetes.io/rack", "cloud.provider.com/topology-rack")
     cooling: tuple[str, ...] = ()
+    nvlink: tuple[str, ...] = (
+        "network.topology.nvidia.com/accelerator", "accelerator.topograph.run/domain",
+        CLIQUE_LABEL,
+    )
 
 
 @dataclass(frozen=True)
@@ -144,17 +157,28 @@ def _first(labels: Mapping[str, str], keys: Sequence[str]) -> str:
     return ""
 
 
+def _nvlink_domain(labels: Mapping[str, str], keys: Sequence[str]) -> str:
+    """The node's NVLink domain; of a GPU clique ``<ClusterUUID>.<CliqueID>``, the ClusterUUID."""
+    for key in keys:
+        value = labels.get(key)
+        if value:
+            return value.split(".", 1)[0] if key == CLIQUE_LABEL else value
+    return ""
+
+
 def _placement(node: K8sNode, keys: LabelKeys, where: str) -> dict[str, Any]:
     leaf = _first(node.labels, keys.leaf)
     if not leaf:
         raise TopologyError(where, f"node {node.name}",
                             f"no leaf label (tried {', '.join(keys.leaf) or 'none'}); "
                             "name the label with --leaf-label")
-    rack = _first(node.labels, keys.rack) or leaf
+    nvlink = _nvlink_domain(node.labels, keys.nvlink)
+    rack = _first(node.labels, keys.rack) or nvlink or leaf
     cooling = _first(node.labels, keys.cooling) or rack
     return {"name": node.name, "leaf": leaf, "rack": rack, "cooling": cooling,
             "gpus": node.gpus, "gpu_model": node.gpu_model,
-            "_spine": _first(node.labels, keys.spine)}
+            "_spine": _first(node.labels, keys.spine),
+            **({"nvlink_domain": nvlink} if nvlink else {})}
 
 
 def _switches(placed: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,13 +245,15 @@ class SlurmImport:
     not_listed: tuple[str, ...]
 
 
-def import_slurm_cluster(topology_conf: str | Path, nodes: list[SlurmNode] | None = None, *,
+def import_slurm_cluster(topology_conf: str | Path | Sequence[str | Path],
+                         nodes: list[SlurmNode] | None = None, *,
                          cluster: str = "slurm", gpus: int = 8, rack_feature: str = "",
                          cooling_feature: str = "") -> SlurmImport:
     """``topology.conf`` plus (optionally) the node list -> one topology.
 
     Args:
-        topology_conf: the tree-plugin ``topology.conf``.
+        topology_conf: ``topology.conf`` (tree or block plugin) or saved ``scontrol show
+            topology`` output, or several of them (see :mod:`brownout.topology.slurm_conf`).
         nodes: parsed ``scontrol show nodes``; GPU counts come from ``Gres``.
         cluster: cluster name.
         gpus: GPUs of nodes the node list does not describe.
@@ -276,7 +278,9 @@ def import_slurm_cluster(topology_conf: str | Path, nodes: list[SlurmNode] | Non
             if listed.gpu_type:
                 entry["gpu_model"] = gpu_model_of(listed.gpu_type)
     placed = {e["name"] for e in doc["nodes"]}
-    topo = from_dict(doc, str(topology_conf))
+    where = topology_conf if isinstance(topology_conf, str | Path) else ", ".join(
+        map(str, topology_conf))
+    topo = from_dict(doc, str(where))
     return SlurmImport(topo, tuple(sorted(set(by_name) - placed)),
                        tuple(sorted(placed - set(by_name))))
 
