@@ -59,7 +59,7 @@ class FakePrometheus:
         self.calls.append(q)
         if len(self.calls) <= self.fail_first:
             return httpx.Response(503, text="overloaded")
-        start, end, step = float(q["start"][0]), float(q["end"][0]), float(q["step"][0][:-1])
+        start, end, step = float(q["start"][0]), float(q["end"][0]), float(q["step"][0].rstrip("s"))
         grid = np.arange(start, end + step / 2, step)
         result = []
         if q["query"][0] == "DCGM_FI_DEV_GPU_TEMP":

@@ -199,9 +199,9 @@ class PrometheusSource:
         if self.raw:  # samples in (start - step, end]: the grid point before start is covered
             window_ms = round((end_s - start_s + self.step_s) * 1000)
             path, params = "query", {"query": f"{family}[{window_ms}ms]", "time": f"{end_s:.3f}"}
-        else:
+        else:  # step as float seconds: Prometheus refuses a fractional duration like "0.5s"
             path, params = "query_range", {"query": family, "start": f"{start_s:.3f}",
-                                           "end": f"{end_s:.3f}", "step": f"{self.step_s:g}s"}
+                                           "end": f"{end_s:.3f}", "step": f"{self.step_s:g}"}
         last = ""
         for attempt in range(self.retries):
             with self._lock:
