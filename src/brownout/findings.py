@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {  # kind -> component type
     "telemetry_loss": "node",
     "nvlink_degraded": "gpu",
     "nvswitch_fault": "nvlink_domain",
+    "rank_hang": "gpu",  # or "rank" (component rank<N>) when no step record places the rank
 }
 SEVERITIES = ("minor", "major", "critical")
 ACTIONS = ("none", "investigate", "restart_job", "reset_gpu", "reboot_node", "drain_node",

@@ -12,10 +12,13 @@ from typing import Any
 import click
 import numpy as np
 
+from brownout.detect.collectives import HangReport, analyse
 from brownout.detect.engine import Engine, EngineConfig
+from brownout.detect.flight import flight_findings, merge
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile, write_findings
 from brownout.interop.verdicts import Verdict
+from brownout.telemetry.flight_recorder import read_dump_dir
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.problems import Problems
 from brownout.telemetry.skew import correct_skew, estimate_skew
@@ -24,8 +27,8 @@ from brownout.topology.model import Topology
 
 
 @click.command(name="detect")
-@click.option("--topology", "topology_path", required=True, type=click.Path(dir_okay=False),
-              help="Topology file (YAML).")
+@click.option("--topology", "topology_path", type=click.Path(dir_okay=False),
+              help="Topology file (YAML); optional with --flight-recorder alone.")
 @click.option("--metrics", "metrics", multiple=True, type=click.Path(),
               help="Recorded telemetry: a file or a directory (repeatable).")
 @click.option("--steps", "steps_path", type=click.Path(dir_okay=False),
@@ -33,6 +36,8 @@ from brownout.topology.model import Topology
 @click.option("--prometheus", "prometheus", help="Prometheus URL (instead of --metrics).")
 @click.option("--start", "start", help="Start of the Prometheus range (unix s or RFC 3339).")
 @click.option("--end", "end", help="End of the Prometheus range.")
+@click.option("--flight-recorder", "flight_dir", type=click.Path(file_okay=False),
+              help="Directory of PyTorch Flight Recorder dumps (<prefix><rank>).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Findings file to write (JSON).")
 @click.option("--verdicts", "verdicts", multiple=True, type=click.Path(),
@@ -45,16 +50,22 @@ from brownout.topology.model import Topology
 @click.option("--strict", is_flag=True, help="Fail on the first malformed input line.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the findings table.")
 def command(  # noqa: PLR0917 - click passes every option positionally
-        topology_path: str, metrics: tuple[str, ...], steps_path: str | None,
-            prometheus: str | None, start: str | None, end: str | None, out: str,
-            verdicts: tuple[str, ...], tick_s: float, strict: bool, quiet: bool) -> int:
+        topology_path: str | None, metrics: tuple[str, ...], steps_path: str | None,
+            prometheus: str | None, start: str | None, end: str | None,
+            flight_dir: str | None, out: str, verdicts: tuple[str, ...], tick_s: float,
+            strict: bool, quiet: bool) -> int:
     """Replay telemetry and step records through the detectors; write findings."""
     from brownout.cli.common import load_inputs, report_problems
 
-    if not metrics and not steps_path and not prometheus:
-        raise InputError("detect needs --metrics, --prometheus or --steps (or several)")
+    if not metrics and not steps_path and not prometheus and not flight_dir:
+        raise InputError("detect needs --metrics, --prometheus, --steps or --flight-recorder")
     if tick_s <= 0:
         raise InputError(f"--tick-s must be positive, got {tick_s}")
+    hangs = _flight_reports(flight_dir) if flight_dir else []
+    if topology_path is None:
+        if metrics or steps_path or prometheus:
+            raise InputError("--topology is needed with --metrics, --prometheus or --steps")
+        return _flight_only(hangs, out, quiet)
     topo, registry, frame, problems = load_inputs(topology_path, metrics, strict)
     node_verdicts = _read_verdicts(verdicts)  # before the replay: bad input fails fast
     skews = estimate_skew(frame, topo.n_nodes)  # exporters' clocks (Prometheus stamps its own)
@@ -71,6 +82,8 @@ def command(  # noqa: PLR0917 - click passes every option positionally
     result = FindingsFile(result.cluster, result.findings, result.notices + notices)
     if node_verdicts is not None:
         result = _with_verdicts(result, node_verdicts, frame, steps)
+    if flight_dir:
+        result = merge(result, flight_findings(hangs, steps, topo))
     write_findings(result, out)
     report_problems(problems)
     if not quiet:
@@ -104,6 +117,23 @@ def _ledger_notices(topo: Topology, steps: StepRecords | None, result: FindingsF
 
     ledger = build_ledger(steps, topology=topo)
     return tuple(straggler_notices(steps, ledger, result.findings, topo))
+
+
+def _flight_reports(directory: str) -> list[HangReport]:
+    """The analysis of every dump set under ``directory`` (a bad dump is bad input)."""
+    sets = read_dump_dir(directory)
+    if not sets:
+        raise InputError(f"{directory}: no Flight Recorder dumps (files named <prefix><rank>)")
+    return [analyse(ds) for ds in sets]
+
+
+def _flight_only(hangs: list[HangReport], out: str, quiet: bool) -> int:
+    """Findings of the dumps alone: ranks are named rank<N>."""
+    result = FindingsFile("", flight_findings(hangs, None, None))
+    write_findings(result, out)
+    if not quiet:
+        click.echo(format_findings(result))
+    return 0
 
 
 def _prometheus_frame(url: str, start: str | None, end: str | None, registry: object,

@@ -10,12 +10,13 @@ def default_detectors() -> list[Detector]:
     from brownout.detect.fabric import FabricDetector
     from brownout.detect.gaps import TelemetryGapDetector
     from brownout.detect.gpu_health import GpuHealthDetector
+    from brownout.detect.hangs import HangDetector
     from brownout.detect.nvlink import NvlinkDetector
     from brownout.detect.stragglers import StragglerDetector
     from brownout.detect.thermal import ThermalDetector
 
     return [GpuHealthDetector(), ThermalDetector(), FabricDetector(), StragglerDetector(),
-            TelemetryGapDetector(), NvlinkDetector()]
+            TelemetryGapDetector(), NvlinkDetector(), HangDetector()]
 
 
 __all__ = ["Candidate", "Detector", "default_detectors"]

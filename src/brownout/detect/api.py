@@ -34,6 +34,8 @@ class Candidate:
         evidence: the numbers behind it.
         notice: True for observations that are no fault of a component.
         source: which detector said so (for the localiser).
+        component_type: overrides the kind's component type (a ``rank_hang``
+            at ``rank<N>`` when no step record places the rank on a GPU).
     """
 
     kind: str
@@ -46,6 +48,7 @@ class Candidate:
     evidence: dict[str, Any] = field(default_factory=dict)
     notice: bool = False
     source: str = ""
+    component_type: str = ""
 
     @property
     def key(self) -> tuple[str, str]:

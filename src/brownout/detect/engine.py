@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from brownout.detect.api import Candidate, Detector
+from brownout.detect.collectives import HangReport
 from brownout.detect.localise import Localiser
 from brownout.detect.state import TelemetryState
 from brownout.detect.tick import Tick
@@ -88,6 +89,7 @@ class Engine:
         self._fpos = 0
         self._steps = StepRecords.empty()
         self._spos = 0
+        self._hangs: list[HangReport] = []  # Flight Recorder reports not consumed yet
         self._t_s = -math.inf  # last tick run
         self._data_t_s = -math.inf
         self.has_metrics = False
@@ -105,8 +107,10 @@ class Engine:
                 mask[i] = True
         self.out_of_pool = mask if mask.any() else None
 
-    def push(self, frame: Frame | None = None, steps: StepRecords | None = None) -> None:
+    def push(self, frame: Frame | None = None, steps: StepRecords | None = None,
+             hangs: Sequence[HangReport] = ()) -> None:
         """Hand new data to the engine (it is consumed by later ticks)."""
+        self._hangs.extend(hangs)
         if frame is not None:
             self.has_metrics = self.has_metrics or len(frame.table) > 0 or len(frame) > 0
             old, i = self._frame, self._fpos
@@ -154,8 +158,10 @@ class Engine:
         if len(steps):
             self._data_t_s = max(self._data_t_s, float(steps.ts[-1]))
         self.state.ingest(window)
+        hangs = self._take_hangs(t_s)
         tick = Tick(t_s, self._data_t_s, self.topology, self.state, window, steps,
-                    self.has_metrics, self.has_steps, self.topology.name, self.out_of_pool)
+                    self.has_metrics, self.has_steps, self.topology.name, self.out_of_pool,
+                    hangs=hangs)
         cands: list[Candidate] = []
         for det in self.detectors:
             if self.has_metrics or not det.needs_metrics:  # step-only runs skip the rest
@@ -163,6 +169,15 @@ class Engine:
         self.ticks += 1
         found = self.localiser.resolve(cands, tick, self.tracker.open_keys())
         return self.tracker.observe(t_s, self._data_t_s, found)
+
+    def _take_hangs(self, t_s: float) -> tuple[HangReport, ...]:
+        """Reports stamped up to ``t_s`` (undated ones at once); their time counts as data."""
+        due = tuple(h for h in self._hangs if not h.t_s > t_s)
+        self._hangs = [h for h in self._hangs if h.t_s > t_s]
+        for h in due:
+            if math.isfinite(h.t_s):
+                self._data_t_s = max(self._data_t_s, h.t_s)
+        return due
 
     def end_of_data_s(self) -> float:
         """Time of the last datum pushed so far."""

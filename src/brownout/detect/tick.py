@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from brownout.detect.collectives import HangReport
 from brownout.detect.state import TelemetryState
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.metrics import BY_NAME, METRICS, Entity
@@ -36,6 +37,7 @@ class Tick:
         has_metrics, has_steps: whether the run has these inputs at all.
         out_of_pool: per node, True when someone else drained it: its gauges
             and rates read as NaN (never a peer), its last-seen times stay.
+        hangs: Flight Recorder reports that arrived during this tick.
     """
 
     t_s: float
@@ -48,6 +50,7 @@ class Tick:
     has_steps: bool = True
     cluster: str = ""
     out_of_pool: npt.NDArray[np.bool_] | None = None
+    hangs: tuple[HangReport, ...] = ()
     _cache: dict[tuple[str, str], tuple[F64, F64]] = field(default_factory=dict, repr=False)
     _dense_cache: dict[str, tuple[F64, F64, F64]] = field(default_factory=dict, repr=False)
 

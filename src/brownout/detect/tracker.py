@@ -92,7 +92,8 @@ class FindingTracker:
         index = len(lst)
         f = Finding(
             id=f"{prefix}{index + 1:06d}", kind=c.kind, component=c.component,
-            component_type=KINDS.get(c.kind, "cluster" if c.notice else ""),
+            component_type=c.component_type or KINDS.get(c.kind,
+                                                         "cluster" if c.notice else ""),
             onset=min(c.onset_s, data_t_s), detected_at=data_t_s,
             confidence=round(float(c.confidence), 3), severity=c.severity, summary=c.summary,
             evidence={**c.evidence, "detector": c.source},
