@@ -112,7 +112,7 @@ def test_json_dumps_read_like_pickles(tmp_path: Path) -> None:
     src = FIXTURES / "fr_traces" / "gpu_error_2nd"
     for path in src.glob("_dump_*"):
         with path.open("rb") as fh:
-            raw = pickle.load(fh)  # noqa: S301 - a checked-in fixture, to write its JSON twin
+            raw = pickle.load(fh)  # a checked-in fixture, to write its JSON twin
         raw["pg_config"] = {k: {**v, "ranks": json.loads(v["ranks"])}
                             for k, v in raw["pg_config"].items()}
         (tmp_path / path.name).write_text(json.dumps(_jsonable(raw)))

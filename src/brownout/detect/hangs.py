@@ -130,7 +130,8 @@ class HangDetector(Detector):
 
     # Flight Recorder -----------------------------------------------------------
     def _from_reports(self, tick: Tick) -> list[Candidate]:
-        keep, out = [], []
+        keep: list[HangReport] = []
+        out: list[Candidate] = []
         for rep in self.reports_:
             job_name, job = self._job_of(rep)
             t = rep.t_s if math.isfinite(rep.t_s) else tick.data_t_s
@@ -174,7 +175,7 @@ class HangDetector(Detector):
         culprit = self._single_out(tick, job, step_s)
         if culprit is not None:
             rank, why = culprit
-            out.append(self._step_hang(tick, name, job, rank, why, ev))
+            out.append(self._step_hang(tick, job, rank, why, ev))
         return out
 
     def _single_out(self, tick: Tick, job: _Job, step_s: float
@@ -207,8 +208,9 @@ class HangDetector(Detector):
         r = hot[0]
         return r, f"its GPU is {known[r]:.0f}% busy while its peers' median is {peers:.0f}%"
 
-    def _step_hang(self, tick: Tick, name: str, job: _Job, rank: int, why: list[str],
+    def _step_hang(self, tick: Tick, job: _Job, rank: int, why: list[str],
                    ev: dict[str, Any]) -> Candidate:
+        name = ev["job"]
         g = self._gpu(tick.topology, job, rank)
         comp = tick.topology.gpu_name(g) if g >= 0 else f"rank{rank}"
         return Candidate(

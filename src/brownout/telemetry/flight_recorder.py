@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from brownout.errors import InputError, ParseError
-from brownout.telemetry.safe_pickle import Limits, read_plain
+from brownout.telemetry.safe_pickle import Limits, loads_plain, read_capped
 
 _RANK_SUFFIX = re.compile(r"^(.*?)(\d+)$")
 NS = 1e-9
@@ -148,17 +148,11 @@ def read_dump_dir(directory: str | Path, limits: Limits | None = None) -> list[D
 
 
 def _load(path: Path, limits: Limits) -> Any:
+    """The dump's plain value: JSON when it starts with ``{``, otherwise a pickle."""
     where = str(path)
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(64).lstrip()
-    except OSError as exc:
-        raise ParseError(where, 0, f"cannot be read ({exc.strerror or exc})") from exc
-    if not head.startswith(b"{"):
-        return read_plain(path, limits)
-    data = path.read_bytes()[: limits.max_bytes + 1]
-    if len(data) > limits.max_bytes:
-        raise ParseError(where, 0, f"refused: more than {limits.max_bytes} bytes")
+    data = read_capped(path, limits)
+    if data.lstrip()[:1] != b"{":
+        return loads_plain(data, where, limits)
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:

@@ -175,7 +175,7 @@ class _Machine:
         self.stack.append(obj)
 
     def fill(self, target: Any, items: list[Any]) -> None:
-        if id(target) in self.sealed:
+        if id(target) in self.sealed or any(v is target for v in items):
             raise Refused("a container is changed after use (recursive structure)")
         depth = self._item_depth(items)
         if isinstance(target, list):
@@ -236,16 +236,34 @@ def loads_plain(data: bytes, where: str, limits: Limits | None = None) -> Any:
         raise ParseError(where, 0, f"refused pickle: malformed ({reason})") from None
 
 
-def read_plain(path: str | Path, limits: Limits | None = None) -> Any:
-    """:func:`loads_plain` of a file, whose size is checked before it is read."""
-    limits = limits or Limits()
+def read_capped(path: str | Path, limits: Limits) -> bytes:
+    """The bytes of a file, refused when longer than ``limits.max_bytes``.
+
+    Read in chunks: ``read(max_bytes)`` would allocate the whole cap up front.
+
+    Raises:
+        ParseError: the file cannot be read or is too large.
+    """
     where = str(path)
+    chunks: list[bytes] = []
+    size = 0
     try:
         with Path(path).open("rb") as fh:
-            data = fh.read(limits.max_bytes + 1)
+            while size <= limits.max_bytes and (chunk := fh.read(1 << 20)):
+                chunks.append(chunk)
+                size += len(chunk)
     except OSError as exc:
         raise ParseError(where, 0, f"cannot be read ({exc.strerror or exc})") from exc
-    return loads_plain(data, where, limits)
+    if size > limits.max_bytes:
+        raise ParseError(where, 0, f"refused: more than the {limits.max_bytes} bytes allowed "
+                                   "for a dump")
+    return b"".join(chunks)
 
 
-__all__ = ["Limits", "loads_plain", "read_plain"]
+def read_plain(path: str | Path, limits: Limits | None = None) -> Any:
+    """:func:`loads_plain` of a file, whose size is checked before it is parsed."""
+    limits = limits or Limits()
+    return loads_plain(read_capped(path, limits), str(path), limits)
+
+
+__all__ = ["Limits", "loads_plain", "read_capped", "read_plain"]
