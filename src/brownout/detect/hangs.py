@@ -12,11 +12,16 @@ Two kinds of evidence reach this detector.
   stalled: a ``job_stalled`` notice. If the evidence then singles out one
   rank, that rank gets a ``rank_hang``: its last record older than its
   peers' (a step behind), a new Xid on its GPU since the job was last seen
-  stepping, or its GPU busy while its peers' sit idle in the collective.
-  Evidence that points at different ranks names nobody.
+  stepping, or its GPU doing something else than all its peers' (computing
+  while they sit in the collective, or idle while they spin in it: GPU
+  utilisation or tensor activity apart from the peers' median). Evidence
+  that points at different ranks names nobody.
 
-A job that steps again (a restart, or the hang cleared) is no longer stalled.
-A silence longer than ``give_up_s`` is taken for a job that ended.
+A hung job still holds its GPUs: peers spin in the collective. When GPU
+telemetry shows every GPU of the job idle, its processes are gone (a crash,
+a restart on its way, the end of the run): not a hang, nothing is said. A job
+that steps again is no longer stalled; a silence longer than ``give_up_s`` is
+taken for a job that ended.
 """
 
 from __future__ import annotations
@@ -56,20 +61,23 @@ class HangDetector(Detector):
         stall_k: a job is stalled after this many of its step times without a record ...
         stall_floor_s: ... and at least this long (checkpoint saves stall every rank too).
         give_up_s: a job silent this long has ended; it is no longer reported.
-        busy_margin_pct: a rank's GPU busier than its peers' median by this many
-            utilisation points singles it out.
+        activity_margin_pct: a rank's GPU utilisation (or tensor activity, in
+            percent) this far from its peers' median singles it out.
+        alive_util_pct: below this median utilisation the job's GPUs are idle:
+            its processes are gone.
         hold_s: a Flight Recorder finding is kept at most this long without progress.
     """
 
     name = "hangs"
 
     def __init__(self, *, stall_k: float = 10.0, stall_floor_s: float = 60.0,
-                 give_up_s: float = 3600.0, busy_margin_pct: float = 40.0,
-                 hold_s: float = 1800.0) -> None:
+                 give_up_s: float = 3600.0, activity_margin_pct: float = 40.0,
+                 alive_util_pct: float = 20.0, hold_s: float = 1800.0) -> None:
         self.stall_k = stall_k
         self.stall_floor_s = stall_floor_s
         self.give_up_s = give_up_s
-        self.busy_margin_pct = busy_margin_pct
+        self.activity_margin_pct = activity_margin_pct
+        self.alive_util_pct = alive_util_pct
         self.hold_s = hold_s
 
     def update(self, tick: Tick) -> list[Candidate]:
@@ -163,7 +171,8 @@ class HangDetector(Detector):
             return []
         timeout_s = max(self.stall_k * step_s, self.stall_floor_s)
         silent_s = tick.data_t_s - job.newest_s
-        if not timeout_s < silent_s < self.give_up_s:
+        gpus = {r: self._gpu(tick.topology, job, r) for r in job.last_ts}
+        if not timeout_s < silent_s < self.give_up_s or self._gone(tick, gpus):
             return []
         ev = {"job": name, "silent_s": round(silent_s, 1), "step_s": round(step_s, 3),
               "timeout_s": round(timeout_s, 1), "ranks": len(job.last_ts)}
@@ -172,13 +181,13 @@ class HangDetector(Detector):
             f"every rank of {name} stopped reporting steps {silent_s:.0f} s ago "
             f"(timeout {timeout_s:.0f} s, {self.stall_k:g} x its {step_s:.2f} s step)",
             ev, notice=True, source=self.name)]
-        culprit = self._single_out(tick, job, step_s)
+        culprit = self._single_out(tick, job, step_s, gpus)
         if culprit is not None:
             rank, why = culprit
             out.append(self._step_hang(tick, job, rank, why, ev))
         return out
 
-    def _single_out(self, tick: Tick, job: _Job, step_s: float
+    def _single_out(self, tick: Tick, job: _Job, step_s: float, gpus: dict[int, int]
                     ) -> tuple[int, list[str]] | None:
         """The one rank the evidence names, with the reasons; None if none or several."""
         why: dict[int, list[str]] = {}
@@ -187,26 +196,40 @@ class HangDetector(Detector):
         if len(behind) == 1:
             why.setdefault(behind[0], []).append(
                 f"its last record is step {job.last_step[behind[0]]}, its peers reached {top}")
-        gpus = {r: self._gpu(tick.topology, job, r) for r in job.last_ts}
         for r, g in gpus.items():
             if 0 <= g < self.xid_at_.size and self.xid_at_[g] >= job.newest_s - 2 * step_s:
                 why.setdefault(r, []).append(f"Xid {int(self.xid_[g])} on its GPU")
-        busy = self._busy(tick, gpus)
-        if busy is not None:
-            why.setdefault(busy[0], []).append(busy[1])
+        for metric, label, scale in (("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0),
+                                     ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity",
+                                      100.0)):
+            odd = self._outlier(tick, gpus, metric, scale)
+            if odd is not None:
+                r, mine, peers = odd
+                why.setdefault(r, []).append(
+                    f"its GPU {label} is {mine:.0f}% while its peers' median is {peers:.0f}%")
         return next(iter(why.items())) if len(why) == 1 else None
 
-    def _busy(self, tick: Tick, gpus: dict[int, int]) -> tuple[int, str] | None:
-        util, ok = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
-        known = {r: float(util[g]) for r, g in gpus.items() if g >= 0 and ok[g]}
+    @staticmethod
+    def _known(tick: Tick, gpus: dict[int, int], metric: str, scale: float
+               ) -> dict[int, float]:
+        value, ok = tick.fresh(metric)
+        return {r: float(value[g]) * scale for r, g in gpus.items()
+                if 0 <= g < value.size and ok[g]}
+
+    def _outlier(self, tick: Tick, gpus: dict[int, int], metric: str, scale: float
+                 ) -> tuple[int, float, float] | None:
+        """The one rank whose GPU reads far from its peers' median, if exactly one does."""
+        known = self._known(tick, gpus, metric, scale)
         if len(known) < 3:
             return None
-        peers = np.median(list(known.values()))
-        hot = [r for r, u in known.items() if u - peers >= self.busy_margin_pct]
-        if len(hot) != 1:
-            return None
-        r = hot[0]
-        return r, f"its GPU is {known[r]:.0f}% busy while its peers' median is {peers:.0f}%"
+        peers = float(np.median(list(known.values())))
+        odd = [r for r, v in known.items() if abs(v - peers) >= self.activity_margin_pct]
+        return (odd[0], known[odd[0]], peers) if len(odd) == 1 else None
+
+    def _gone(self, tick: Tick, gpus: dict[int, int]) -> bool:
+        """Every GPU of the job idle (its processes are gone), as far as telemetry says."""
+        known = self._known(tick, gpus, "DCGM_FI_DEV_GPU_UTIL", 1.0)
+        return len(known) >= 3 and float(np.median(list(known.values()))) < self.alive_util_pct
 
     def _step_hang(self, tick: Tick, job: _Job, rank: int, why: list[str],
                    ev: dict[str, Any]) -> Candidate:

@@ -52,6 +52,7 @@ class Effects:
     dyn_w_mult: F64
     nvlink_bw: F64  # per GPU NVLink bandwidth factor (sim/nvlink.py)
     nvlink_err: F64  # (crc, replay, recovery) rates per GPU, events per second
+    gpu_hung: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # HANG_* per GPU
     xid_events: list[tuple[int, int, float]] = field(default_factory=list)
     crashes: list[tuple[str, float]] = field(default_factory=list)
     counter_resets: list[tuple[int, float]] = field(default_factory=list)
@@ -72,6 +73,7 @@ class Effects:
             nic_down_rate=np.zeros(k), switch_congestion=np.ones(s),
             switch_wait_mult=np.ones(s), dyn_w_mult=np.ones(g),
             nvlink_bw=np.ones(g), nvlink_err=np.zeros((3, g)),
+            gpu_hung=np.zeros(g, np.int64),
         )
 
     def reset(self) -> None:
@@ -83,7 +85,8 @@ class Effects:
         for name in ("gpu_reasons", "gpu_dead", "gpu_gone", "gpu_sbe_rate", "gpu_dbe_rate",
                      "gpu_remap_rate", "gpu_pcie_rate", "gpu_remap_failure", "node_silent",
                      "domain_inlet_add", "nic_symbol_rate", "nic_rxerr_rate",
-                     "nic_recovery_rate", "nic_down_rate", "nvlink_err"):
+                     "nic_recovery_rate", "nic_down_rate", "nvlink_err",
+                     "gpu_hung"):
             getattr(self, name).fill(0)
         self.xid_events.clear()
         self.crashes.clear()

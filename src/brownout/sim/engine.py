@@ -20,7 +20,7 @@ import numpy.typing as npt
 from brownout.clock import ManualClock
 from brownout.errors import InputError
 from brownout.findings import TruthFault
-from brownout.sim import confounders, faults, hardware, jobs, nvlink
+from brownout.sim import confounders, faults, hangs, hardware, jobs, nvlink
 from brownout.sim.effects import Effects
 from brownout.sim.fabric import build_port_map, gpu_link_factor, gpu_nic
 from brownout.sim.failure_tables import TABLES, fine_arrivals
@@ -100,6 +100,7 @@ class Simulation:
         self.drained = np.zeros(topo.n_nodes, bool)
         self.allocated = np.zeros(topo.n_nodes, bool)
         self.down = np.zeros(topo.n_nodes, bool)
+        self.run_since: dict[int, float] = {}  # job index -> start of its current incarnation
         n = topo.n_nodes
         phase_max = 0.9 * min(self.dt_s, self.scenario.scrape_interval_s)
         self._phase = (rng.uniform(0, phase_max, n), rng.uniform(0, phase_max, n),
@@ -234,6 +235,11 @@ class Simulation:
                 if job.spec.name == name and job.status == "running":
                     self._xid_on_crash(job)
                     self._crash(job, max(at, t0))
+        for f in hangs.ended(self.faults, t0, self.dt_s):  # the NCCL watchdog kills the job
+            for job in self.jobs:
+                if job.status == "running" and hangs.hang_of(
+                        job, [f], self.run_since.get(job.index, 0.0), f.onset_s) is not None:
+                    self._crash(job, f.end_s or t0)
         for f in self.faults:  # a repaired GPU comes back with a clean Xid gauge
             if f.kind == "gpu_failed" and f.end_s is not None and t0 < f.end_s <= t0 + self.dt_s:
                 self.gpu.xid[f.index] = 0
@@ -250,7 +256,13 @@ class Simulation:
             if job.status == "running":
                 host = e.node_compute_mult[job.rank_node]
                 demand[job.gpus] = 0.985 / host * self.rng.uniform(0.985, 1.0, len(job.gpus))
+                hung = self._hang(job, self.now() + self.dt_s)
+                if hung is not None:
+                    hangs.hang_demand(job, hung, e, demand)
         return demand
+
+    def _hang(self, job: jobs.Job, t_s: float) -> faults.Fault | None:
+        return hangs.hang_of(job, self.faults, self.run_since.get(job.index, 0.0), t_s)
 
     def _run_jobs(self, e: Effects, t0: float, t1: float) -> None:
         slow_gpu = compute_slowdown(self.model, self.gpu.clock_frac) * e.gpu_compute_mult
@@ -265,7 +277,9 @@ class Simulation:
                 jobs.advance(job, at, inp, self.rng, self.step_log)
                 self._crash(job, at)
             if job.status == "running":
-                jobs.advance(job, min(t1, self._finish_at(job)), inp, self.rng, self.step_log)
+                hung = self._hang(job, t1)  # a hung job writes no step after the onset
+                until = min(t1, self._finish_at(job), hung.onset_s if hung else math.inf)
+                jobs.advance(job, until, inp, self.rng, self.step_log)
             elif job.status != "done" and job.resume_at_s <= t1:
                 self._start(job, max(job.resume_at_s, t0), job.nodes)
                 jobs.advance(job, t1, inp, self.rng, self.step_log)
@@ -296,6 +310,7 @@ class Simulation:
             self.nvlink.place(job)
             job.status = "running"
             job.next_start_s = at_s
+            self.run_since[job.index] = at_s
         else:
             job.status = "pending"
 

@@ -42,6 +42,8 @@ DEFAULT_MAGNITUDE: dict[str, dict[str, Range]] = {
     # 1-2 of the domain's 9 switch trays (2 of each GPU's 18 links per tray)
     "nvswitch_fault": {"bw_factor": (0.78, 0.89), "crc_per_min": (3.0, 40.0),
                        "recoveries_per_hour": (6.0, 30.0)},
+    # the NCCL watchdog kills a hung job after its timeout (10 to 30 min in practice)
+    "rank_hang": {"watchdog_s": (600.0, 1800.0)},
 }
 VARIANT_MAGNITUDE: dict[str, dict[str, Range]] = {  # overrides of the kind's defaults
     "ecc_storm": {"slowdown": (1.05, 1.2)}, "pcie_replays": {"slowdown": (1.05, 1.25)},
@@ -69,7 +71,11 @@ NOTES = {
     "flapping": "link flapping",
     "crc_errors": "NVLink CRC errors and replays",
     "links_down": "NVLink links down or retrained",
+    "stuck_kernel": "a kernel that never ends: its GPU computes while its peers wait",
+    "host_hang": "the rank's process stopped (deadlock, GIL): its GPU idles",
+    "gpu_error": "device-side error: the rank's GPU stopped finishing work (Xid 43)",
 }
+HANG_BUSY, HANG_IDLE = 1, 2  # what a hung rank's GPU does (Effects.gpu_hung)
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,8 @@ def _one(spec: FaultSpec, topo: Topology, ctype: str, idx: int, *, start_s: floa
     if variant in RELEVANT:
         ranges = {k: v for k, v in ranges.items() if k in RELEVANT[variant]}
     mags = {k: round(_draw(rng, r), 4) for k, r in sorted(ranges.items())}
+    if spec.kind == "rank_hang" and end is None:  # ends when the watchdog kills the job
+        end = onset + mags["watchdog_s"]
     return Fault(spec.kind, _name(topo, ctype, idx), idx, variant, round(onset, 3),
                  None if end is None else round(end, 3), mags)
 
@@ -289,6 +297,12 @@ def _host_straggler(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -
     e.node_compute_mult[f.index] *= f.magnitude["slowdown"]
 
 
+def _rank_hang(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
+    e.gpu_hung[f.index] = HANG_BUSY if f.variant == "stuck_kernel" else HANG_IDLE
+    if f.variant == "gpu_error" and f.onset_s >= t - dt:
+        e.xid_events.append((f.index, 43, f.onset_s))
+
+
 def _telemetry_loss(e: Effects, f: Fault, t: float, dt: float, topo: Topology) -> None:
     e.node_silent[f.index] = True
 
@@ -307,6 +321,7 @@ APPLY: dict[str, Callable[[Effects, Fault, float, float, Topology], None]] = {
     "nic_degraded": _nic_degraded, "switch_congestion": _switch_congestion,
     "host_straggler": _host_straggler, "telemetry_loss": _telemetry_loss,
     "nvlink_degraded": _nvlink_degraded, "nvswitch_fault": _nvswitch_fault,
+    "rank_hang": _rank_hang,
 }
 
 

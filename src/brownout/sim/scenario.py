@@ -29,6 +29,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "gpu_degraded": ("clock_cap", "power_brake", "ecc_storm", "pcie_replays"),
     "nic_degraded": ("symbol_errors", "link_speed", "flapping"),
     "nvlink_degraded": ("crc_errors", "links_down"),
+    "rank_hang": ("stuck_kernel", "host_hang", "gpu_error"),
 }
 
 

@@ -1,0 +1,159 @@
+"""Hung jobs without dumps, and Flight Recorder reports through the engine.
+
+A 32-rank job steps, then every rank stops while telemetry keeps arriving:
+a ``job_stalled`` notice after the job's own timeout; a ``rank_hang`` only
+when the evidence names one rank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from brownout.detect.collectives import HangReport, StuckRank
+from brownout.detect.engine import Engine, concat_steps
+from brownout.detect.hangs import HangDetector
+from brownout.findings import FindingsFile
+from brownout.telemetry.series import SeriesRegistry
+from brownout.telemetry.steps import StepRecords
+
+from .synth import T0, Synth, steps
+
+STOP_STEP = 100
+CULPRIT = 13  # rank 13 = GPU 13 (ranks are laid out GPU by GPU)
+
+
+def _cut(st: StepRecords, culprit_behind: bool, resume_after_s: float = 0.0) -> StepRecords:
+    """The job up to STOP_STEP (the culprit one step short); optionally a restart later."""
+    keep = st.step < STOP_STEP
+    if culprit_behind:
+        keep &= ~((st.rank == CULPRIT) & (st.step == STOP_STEP - 1))
+    head = st.take(np.flatnonzero(keep))
+    if not resume_after_s:
+        return head
+    again = st.take(np.flatnonzero(st.step >= STOP_STEP))  # from an earlier checkpoint
+    restarted = StepRecords(again.ts + resume_after_s, again.job, again.step - 20, again.rank,
+                            again.node, again.gpu, again.compute_s, again.comm_s,
+                            again.stage, again.jobs, again.node_names)
+    return concat_steps(head, restarted)
+
+
+def run(mutate: Callable[[int, float, dict[str, np.ndarray]], None] | None = None, *,
+        behind: bool = False, scrapes: int = 60, resume_after_s: float = 0.0,
+        seed: int = 4) -> tuple[FindingsFile, float]:
+    syn = Synth(n_nodes=4, seed=seed)
+    full = steps(syn.topo, 200, seed=seed)
+    st = _cut(full, behind, resume_after_s)
+    stop_ts = float(full.ts[full.step == STOP_STEP - 1].max())
+
+    def after_stop(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if mutate is not None and t > stop_ts:
+            mutate(i, t, d)
+
+    engine = Engine(syn.topo, [HangDetector()])
+    engine.push(syn.frame(SeriesRegistry(syn.topo), scrapes, after_stop), st)
+    return engine.finish(), stop_ts
+
+
+def kinds(ff: FindingsFile) -> list[tuple[str, str]]:
+    return sorted((f.kind, f.component) for f in (*ff.findings, *ff.notices))
+
+
+def test_a_stalled_job_is_a_notice_after_its_own_timeout() -> None:
+    ff, stop_ts = run()
+    assert kinds(ff) == [("job_stalled", "job0")]
+    (n,) = ff.notices
+    step_s = n.evidence["step_s"]
+    assert 8.0 < step_s < 10.0 and n.evidence["timeout_s"] == pytest.approx(10 * step_s, 0.01)
+    assert stop_ts + n.evidence["timeout_s"] < n.detected_at <= stop_ts + 10 * step_s + 45
+
+
+def test_the_rank_a_step_behind_its_peers_is_named() -> None:
+    ff, _ = run(behind=True)
+    hang = [f for f in ff.findings if f.kind == "rank_hang"]
+    assert [f.component for f in hang] == ["n0002/gpu5"]
+    assert hang[0].evidence["rank"] == CULPRIT and hang[0].recommended_action == "restart_job"
+
+
+def test_an_xid_on_one_gpu_names_its_rank() -> None:
+    def xid(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 43
+
+    ff, _ = run(xid)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_an_idle_gpu_among_spinning_peers_names_its_rank() -> None:
+    def idle(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02  # everyone waits: no useful work
+        d["DCGM_FI_DEV_GPU_UTIL"][CULPRIT] = 0.0  # ... and the culprit's GPU runs nothing
+
+    ff, _ = run(idle)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_a_computing_gpu_among_waiting_peers_names_its_rank() -> None:
+    def stuck_kernel(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][CULPRIT] = 0.7
+
+    ff, _ = run(stuck_kernel)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_a_crash_is_no_hang_even_with_an_xid() -> None:
+    def crashed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # every process gone
+        d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 13
+
+    ff, _ = run(crashed)
+    assert kinds(ff) == []
+
+
+def test_evidence_naming_two_ranks_names_nobody() -> None:
+    def xid_elsewhere(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_DEV_XID_ERRORS"][2] = 79
+
+    ff, _ = run(xid_elsewhere, behind=True)
+    assert kinds(ff) == [("job_stalled", "job0")]
+
+
+def test_without_telemetry_after_the_silence_nothing_is_said() -> None:
+    ff, _ = run(scrapes=29)  # telemetry ends with the steps: the feed may be what stopped
+    assert kinds(ff) == []
+
+
+def test_a_restart_ends_the_stall() -> None:
+    ff, _ = run(resume_after_s=300.0)
+    (n,) = ff.notices
+    assert n.evidence["lifecycle"]["resolved_at"] is not None
+
+
+def _report(t_s: float) -> HangReport:
+    stuck = StuckRank(rank=CULPRIT, how="never_joined", process_group="7", pg_desc="DP",
+                      collective_seq_id=42, op="nccl:all_reduce", waiting_ranks=(1, 2),
+                      onset_s=t_s - 600, enqueued=41, completed=41, peers_completed=41,
+                      hows=("never_joined",), groups=("7",))
+    return HangReport("dumps/_dump_", t_s, tuple(range(32)), (stuck,))
+
+
+def test_a_flight_recorder_report_through_the_engine() -> None:
+    syn = Synth(n_nodes=4, seed=1)
+    st = steps(syn.topo, STOP_STEP, seed=1)
+    t_dump = float(st.ts.max()) + 700
+    engine = Engine(syn.topo, [HangDetector()])
+    engine.push(syn.frame(SeriesRegistry(syn.topo), 60), st, hangs=[_report(t_dump)])
+    ff = engine.finish()
+    (f,) = [f for f in ff.findings if f.kind == "rank_hang"]
+    assert f.component == "n0002/gpu5" and f.detected_at == pytest.approx(t_dump)
+    assert f.evidence["waiting_ranks"] == [1, 2] and f.evidence["job"] == "job0"
+
+
+def test_a_report_for_ranks_no_job_has_names_the_rank() -> None:
+    syn = Synth(n_nodes=1, seed=1)
+    engine = Engine(syn.topo, [HangDetector()])
+    engine.push(syn.frame(SeriesRegistry(syn.topo), 10), None, hangs=[_report(T0 + 100)])
+    (f,) = engine.finish().findings
+    assert (f.component, f.component_type) == (f"rank{CULPRIT}", "rank")
