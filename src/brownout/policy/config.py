@@ -49,6 +49,10 @@ def _default_kind_actions() -> dict[str, dict[str, tuple[str, ...]]]:
         "cooling_fault": dict.fromkeys(SEVERITIES, (NOTIFY,)),
         "switch_congestion": dict.fromkeys(SEVERITIES, (NOTIFY,)),
         "telemetry_loss": dict.fromkeys(SEVERITIES, (NOTIFY,)),
+        # a hung rank: restart the job (a second hang of the node within
+        # hang_repeat_window_s also drains the node: rules.py)
+        "rank_hang": {"minor": (NOTIFY,), "major": (RESTART_JOB, NOTIFY),
+                      "critical": (RESTART_JOB, NOTIFY)},
     }
 
 
@@ -103,6 +107,9 @@ class PolicyConfig:
             group: isolated GPUs times ``isolation_expected_h``.
         isolation_expected_h: how long an isolated node is expected to stay
             out (hours), for the GPU-hours at risk.
+        hang_repeat_window_s: a node whose ranks hang a second time within this
+            window is drained (its job restarts without it); the first hang
+            only restarts the job.
     """
 
     kind_actions: dict[str, dict[str, tuple[str, ...]]] = field(
@@ -138,6 +145,7 @@ class PolicyConfig:
     escalate_window_s: float = 1800.0
     gpu_hours_budget: dict[str, float] = field(default_factory=dict)
     isolation_expected_h: float = 24.0
+    hang_repeat_window_s: float = 7 * 86400.0
 
     def __post_init__(self) -> None:
         problems = _problems(self)

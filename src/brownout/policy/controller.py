@@ -165,7 +165,7 @@ class Controller:
         shared = {} if breaker.open else shared_groups(self.topology)
         inp = PolicyInput(findings, out_of_pool(states.snapshot(), foreign),
                           {n: s for n in states.snapshot() if (s := states.since_s(n))},
-                          now_s, shared)
+                          now_s, shared, self._past_hangs(now_s))
         # on a node someone else drained brownout only tells: it never acts there
         proposed = [a for a in decide(inp, self.config) if a.key not in known
                     and not (a.disruptive and a.node in foreign)]
@@ -193,6 +193,15 @@ class Controller:
             return frozenset(reader.drained_by_others())
         except ExecutorError:
             return frozenset()
+
+    def _past_hangs(self, now_s: float) -> dict[str, frozenset[str]]:
+        """node -> ids of ``rank_hang`` findings acted on there within the repeat window."""
+        since = now_s - self.config.hang_repeat_window_s
+        out: dict[str, set[str]] = {}
+        for e in self.journal.entries():
+            if e.action.finding_kind == "rank_hang" and e.decided_at_s >= since and e.action.node:
+                out.setdefault(e.action.node, set()).add(e.action.finding_id)
+        return {n: frozenset(ids) for n, ids in out.items()}
 
     def _initial_status(self, action: Action, now_s: float
                         ) -> tuple[ActionStatus, float | None]:

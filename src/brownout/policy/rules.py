@@ -45,6 +45,8 @@ class PolicyInput:
         shared: kind -> node -> the rack, NVLink domain, cooling loop and leaf
             above it (:func:`brownout.policy.escalation.shared_groups`); empty:
             no escalation.
+        past_hangs: node -> ids of the ``rank_hang`` findings acted on there
+            within ``hang_repeat_window_s`` (from the journal).
     """
 
     findings: tuple[Finding, ...]
@@ -52,6 +54,7 @@ class PolicyInput:
     state_since_s: Mapping[str, float] = field(default_factory=dict)
     now_s: float = 0.0
     shared: Shared = field(default_factory=dict)
+    past_hangs: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def decide(inp: PolicyInput, config: PolicyConfig) -> list[Action]:
@@ -84,11 +87,18 @@ def _for_finding(f: Finding, inp: PolicyInput, cfg: PolicyConfig) -> list[Action
         return _congestion(f, inp, cfg)
     node = node_of(f.component, f.component_type)
     kinds = _kinds_for(f, cfg)
+    if f.kind == "rank_hang" and RESTART_JOB in kinds and _hung_before(f, node, inp):
+        kinds = (DRAIN_NODE, *kinds)  # the node hangs again: restart the job without it
     if not node:
         kinds = tuple(k for k in kinds if k == NOTIFY)
     if inp.node_states.get(node) in OUT_OF_SERVICE:
         kinds = tuple(k for k in kinds if k not in (DRAIN_NODE, RESTART_JOB))
     return [_action(k, f, node) for k in sorted(kinds, key=ORDER.__getitem__)]
+
+
+def _hung_before(f: Finding, node: str, inp: PolicyInput) -> bool:
+    """Whether another ``rank_hang`` finding was acted on at ``node`` within the window."""
+    return bool(inp.past_hangs.get(node, frozenset()) - {f.id})
 
 
 def _kinds_for(f: Finding, cfg: PolicyConfig) -> tuple[str, ...]:
