@@ -25,6 +25,9 @@ from brownout.service.wiring import ingest_token_path, plan_controller, token_pa
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Override the mode.")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8765).")
+@click.option("--flight-recorder", "flight_recorder", default=None,
+              type=click.Path(file_okay=False),
+              help="Follow this directory of PyTorch Flight Recorder dumps (rank_hang).")
 @click.option("--state-dir", default=None, help="Token, journal and findings live here.")
 @click.option("--steps-dir", default=None, type=click.Path(file_okay=False),
               help="Follow the step logs (*.jsonl, recursively) under this directory.")
@@ -47,6 +50,7 @@ from brownout.service.wiring import ingest_token_path, plan_controller, token_pa
 def command(*, config_path: str | None, prometheus: str | None, topology: str | None,
             mode: str | None, host: str | None, port: int | None, state_dir: str | None,
             steps_dir: str | None, print_token: bool, print_ingest_token: bool,
+            flight_recorder: str | None,
             verdicts: tuple[str, ...], verdicts_kubernetes: bool | None,
             publish_kubernetes: bool | None, nvsentinel: str | None,
             nvsentinel_remediate: bool | None, kubeconfig: str | None) -> int:
@@ -62,7 +66,8 @@ def command(*, config_path: str | None, prometheus: str | None, topology: str | 
                        state_dir=state_dir, steps_dir=steps_dir, verdicts=verdicts or None,
                        verdicts_kubernetes=verdicts_kubernetes,
                        publish_kubernetes=publish_kubernetes, nvsentinel=nvsentinel,
-                       nvsentinel_remediate=nvsentinel_remediate, kubeconfig=kubeconfig)
+                       nvsentinel_remediate=nvsentinel_remediate, kubeconfig=kubeconfig,
+                       flight_recorder=flight_recorder)
     token = load_or_create_token(token_path(cfg))
     ingest = load_or_create_token(ingest_token_path(cfg), "ingest token")
     if print_token or print_ingest_token:

@@ -194,14 +194,14 @@ class Controller:
         except ExecutorError:
             return frozenset()
 
-    def _past_hangs(self, now_s: float) -> dict[str, frozenset[str]]:
-        """node -> ids of ``rank_hang`` findings acted on there within the repeat window."""
+    def _past_hangs(self, now_s: float) -> dict[str, tuple[float, ...]]:
+        """node -> when ``rank_hang`` findings there were acted on, within the window."""
         since = now_s - self.config.hang_repeat_window_s
-        out: dict[str, set[str]] = {}
+        out: dict[str, list[float]] = {}
         for e in self.journal.entries():
             if e.action.finding_kind == "rank_hang" and e.decided_at_s >= since and e.action.node:
-                out.setdefault(e.action.node, set()).add(e.action.finding_id)
-        return {n: frozenset(ids) for n, ids in out.items()}
+                out.setdefault(e.action.node, []).append(e.decided_at_s)
+        return {n: tuple(ts) for n, ts in out.items()}
 
     def _initial_status(self, action: Action, now_s: float
                         ) -> tuple[ActionStatus, float | None]:

@@ -45,8 +45,8 @@ class PolicyInput:
         shared: kind -> node -> the rack, NVLink domain, cooling loop and leaf
             above it (:func:`brownout.policy.escalation.shared_groups`); empty:
             no escalation.
-        past_hangs: node -> ids of the ``rank_hang`` findings acted on there
-            within ``hang_repeat_window_s`` (from the journal).
+        past_hangs: node -> when ``rank_hang`` findings there were acted on
+            within ``hang_repeat_window_s`` (unix s, from the journal).
     """
 
     findings: tuple[Finding, ...]
@@ -54,7 +54,7 @@ class PolicyInput:
     state_since_s: Mapping[str, float] = field(default_factory=dict)
     now_s: float = 0.0
     shared: Shared = field(default_factory=dict)
-    past_hangs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    past_hangs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 def decide(inp: PolicyInput, config: PolicyConfig) -> list[Action]:
@@ -97,8 +97,9 @@ def _for_finding(f: Finding, inp: PolicyInput, cfg: PolicyConfig) -> list[Action
 
 
 def _hung_before(f: Finding, node: str, inp: PolicyInput) -> bool:
-    """Whether another ``rank_hang`` finding was acted on at ``node`` within the window."""
-    return bool(inp.past_hangs.get(node, frozenset()) - {f.id})
+    """Whether the node hung before: a ``rank_hang`` there was acted on before this
+    one began (two ranks of one node stuck in the same incident are one hang)."""
+    return any(t < f.onset for t in inp.past_hangs.get(node, ()))
 
 
 def _kinds_for(f: Finding, cfg: PolicyConfig) -> tuple[str, ...]:

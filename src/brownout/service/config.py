@@ -42,6 +42,7 @@ class WatchConfig:
         interval_s: seconds between controller ticks (controller clock).
         delay_s: run this far behind real time, so late scrapes are in.
         topology: topology YAML (required unless the source is the simulator).
+        flight_recorder: directory of PyTorch Flight Recorder dumps ("" for none).
         mode: ``approval`` (disruptive actions wait for a person), ``dry-run``
             (journal only) or ``automatic``.
         executor: ``dry-run``, ``simulator``, ``slurm`` or ``kubernetes``.
@@ -70,6 +71,7 @@ class WatchConfig:
     interval_s: float = 15.0
     delay_s: float = 0.0
     topology: str = ""
+    flight_recorder: str = ""
     mode: str = "approval"
     executor: str = "dry-run"
     policy: str = ""
@@ -128,7 +130,7 @@ def _problem(c: WatchConfig) -> str:
 SECTIONS: dict[str, dict[str, str]] = {
     "source": {"kind": "source", "scenario": "scenario", "seed": "seed", "speed": "speed",
                "url": "url", "targets": "targets", "interval_s": "interval_s",
-               "delay_s": "delay_s"},
+               "delay_s": "delay_s", "flight_recorder": "flight_recorder"},
     "controller": {"mode": "mode", "executor": "executor", "policy": "policy",
                    "engine_tick_s": "engine_tick_s"},
     "service": {"host": "host", "port": "port", "state_dir": "state_dir"},

@@ -28,6 +28,7 @@ from brownout.policy.journal import Journal, JournalWriteError
 from brownout.policy.ports import Executor
 from brownout.recovery.running import RunningLedger, RunningSettings
 from brownout.service.feeds import Feed
+from brownout.service.flight import FlightRecorderWatch
 from brownout.service.persist import Persister
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.steps import StepRecords
@@ -84,10 +85,12 @@ class LiveController:
     def __init__(self, topology: Topology, feed: Feed, executor: Executor, journal: Journal,
                  policy: PolicyConfig, *, engine: EngineConfig | None = None,
                  settings: LiveSettings | None = None, start_s: float = 0.0,
-                 interop: LiveInterop | None = None) -> None:
+                 interop: LiveInterop | None = None,
+                 hangs: FlightRecorderWatch | None = None) -> None:
         self.topology = topology
         self.interop = interop  # node-local verdicts in, conditions/HealthEvents out
         self.feed = feed
+        self.hangs = hangs
         self.settings = settings or LiveSettings()
         self.clock = ManualClock(start_s)
         self.engine = Engine(topology, config=engine)
@@ -125,7 +128,7 @@ class LiveController:
         until_s = now_s - self.settings.delay_s
         frame, steps = self.feed.pull(until_s)
         self._ingest(frame, steps)
-        self.engine.push(frame, steps)
+        self.engine.push(frame, steps, self.hangs.poll() if self.hangs is not None else ())
         self.engine.advance(min(until_s, self.feed.watermark_s()))
         try:
             report = self.policy.step(*self._open_joined(now_s))
@@ -244,6 +247,7 @@ class LiveController:
             (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
             rate = (s1 - s0) / (t1 - t0)
         degraded = list(self.feed.degraded())
+        degraded.extend(self.hangs.degraded() if self.hangs is not None else ())
         degraded.extend(e for e in (self._journal_error, self.persister.write_error,
                                      self.persister.store_error) if e)
         if self._breaker.open:

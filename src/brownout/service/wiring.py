@@ -23,6 +23,7 @@ from brownout.policy.ports import Executor
 from brownout.service.config import WatchConfig
 from brownout.service.feeds import Feed, SimulatorFeed, SourceFeed
 from brownout.service.intake import StepIntake
+from brownout.service.flight import FlightRecorderWatch
 from brownout.service.live import LiveController, LiveSettings
 from brownout.service.runner import ScaledClock
 from brownout.telemetry.series import SeriesRegistry
@@ -108,7 +109,7 @@ def plan_controller(cfg: WatchConfig, *, persistent: bool = True,
         executor = _executor(cfg, topology, None)
         return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
                               policy, engine=engine, settings=settings, start_s=wall.now(),
-                              interop=live_interop(cfg))
+                              interop=live_interop(cfg), hangs=_flight(cfg))
 
     return Plan(build, wall, cfg.interval_s, topology, intake)
 
@@ -138,7 +139,7 @@ def _simulator_plan(cfg: WatchConfig, *, engine: EngineConfig, settings: LiveSet
         executor = _executor(cfg, topology, sim)
         return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
                               policy, engine=engine, settings=settings, start_s=sim.now(),
-                              interop=live_interop(cfg))
+                              interop=live_interop(cfg), hangs=_flight(cfg))
 
     return Plan(build, clock, cfg.interval_s / cfg.speed, topology)
 
@@ -189,6 +190,11 @@ def live_interop(cfg: WatchConfig) -> LiveInterop | None:
         publishers.append(HealthEventPublisher(NvsentinelSink(cfg.nvsentinel),
                                                cfg.nvsentinel_remediate))
     return LiveInterop(sources, publishers)
+
+
+def _flight(cfg: WatchConfig) -> FlightRecorderWatch | None:
+    """The Flight Recorder directory to follow, if one is configured."""
+    return FlightRecorderWatch(cfg.flight_recorder) if cfg.flight_recorder else None
 
 
 def token_path(cfg: WatchConfig) -> Path:

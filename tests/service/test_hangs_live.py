@@ -1,0 +1,120 @@
+"""Hangs in the live controller: the twin's hung rank found, restarted on approval;
+Flight Recorder dumps followed in a directory, read once they settle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from brownout.clock import ManualClock
+from brownout.executors.fake import FakeExecutor
+from brownout.policy.config import PolicyConfig
+from brownout.policy.journal import Journal
+from brownout.service.config import WatchConfig
+from brownout.service.feeds import SimulatorFeed
+from brownout.service.flight import FlightRecorderWatch
+from brownout.service.live import LiveController
+from brownout.service.wiring import plan_controller
+from brownout.telemetry.frame import Frame
+from brownout.telemetry.steps import StepRecords, build_steps
+from brownout.topology.generate import generate_topology
+
+FR = Path(__file__).resolve().parents[1] / "fixtures" / "flight_recorder" / "fr_traces"
+
+
+def test_the_twins_hung_rank_is_found_and_its_job_restarted_on_approval(tmp_path: Path
+                                                                         ) -> None:
+    cfg = WatchConfig(source="simulator", scenario="rank_hang", seed=5, mode="approval",
+                      executor="simulator", engine_tick_s=15.0, state_dir=str(tmp_path))
+    ctl = plan_controller(cfg, persistent=False, wall=ManualClock(0.0)).factory()
+    assert isinstance(ctl.feed, SimulatorFeed)
+    sim = ctl.feed.sim
+    truth = sim.truth()[0]
+    now = ctl.state().health.now_s
+    while now < truth.onset + 600.0:
+        now += 30.0
+        ctl.tick(now)
+        if any(f.finding.kind == "rank_hang" for f in ctl.state().findings):
+            break
+    st = ctl.state()
+    (found,) = [f.finding for f in st.findings if f.finding.kind == "rank_hang"]
+    assert found.component == truth.component
+    assert found.detected_at - truth.onset < 300.0
+    waiting = [a for a in st.actions if a.status == "awaiting_approval"]
+    assert [a.kind for a in waiting] == ["restart_job"]
+    job = next(j for j in sim.jobs if truth.component.split("/")[0] in
+               {sim.topology.nodes[n].name for n in j.nodes})
+    crashes = job.crashes
+    assert ctl.approve(waiting[0].key, now) == "approved"
+    ctl.tick(now + 30.0)
+    assert job.crashes == crashes + 1  # restarted from its checkpoint, no longer hung
+
+
+class _Steps:
+    """A feed with a fixed step log (no telemetry)."""
+
+    name = "steps"
+
+    def __init__(self, steps: StepRecords) -> None:
+        self.steps: StepRecords | None = steps
+
+    def pull(self, until_s: float) -> tuple[Frame | None, StepRecords | None]:
+        out, self.steps = self.steps, None
+        return None, out
+
+    def watermark_s(self) -> float:
+        return float("inf")
+
+    def degraded(self) -> tuple[str, ...]:
+        return ()
+
+    def finished(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_dumps_are_read_once_settled_then_acted_on(tmp_path: Path) -> None:
+    dumps = tmp_path / "fr"
+    dumps.mkdir()
+    topo = generate_topology(2, gpus_per_node=8)
+    t0 = 1758609600.0  # the case's job ran before 1758609938 (its hang)
+    steps = build_steps(({"ts": t0 + 10 * s, "job": "moe", "step": s, "rank": r,
+                          "node": topo.nodes[r // 8].name, "gpu": r % 8, "compute_s": 9.0,
+                          "comm_s": 1.0} for s in range(30) for r in range(16)), topo)
+    watch = FlightRecorderWatch(dumps)
+    ex = FakeExecutor()
+    ctl = LiveController(topo, _Steps(steps), ex, Journal(":memory:", "fake"),
+                         PolicyConfig(approval_mode="off"), start_s=t0, hangs=watch)
+    src = sorted((FR / "lock_gil_2nd").glob("_dump_*"))
+    for p in src[:8]:  # half the ranks have written their dump
+        shutil.copy(p, dumps / p.name)
+    ctl.tick(t0 + 600.0)
+    for p in src[8:]:
+        shutil.copy(p, dumps / p.name)
+    ctl.tick(t0 + 615.0)  # all there, not settled yet
+    assert watch.reports == 0
+    for k in range(1, 4):
+        ctl.tick(t0 + 615.0 + 15 * k)
+    assert watch.reports == 1  # analysed once
+    hangs = {f.finding.component for f in ctl.state().findings
+             if f.finding.kind == "rank_hang"}
+    assert hangs == {"n0002/gpu2", "n0002/gpu7"}  # ranks 10 and 15
+    assert sorted(a.kind for a in ex.executed) == ["notify", "notify", "restart_job"]
+
+
+def test_a_bad_dump_is_a_degraded_line_not_a_crash(tmp_path: Path) -> None:
+    for p in (FR / "lock_gil_1st").glob("_dump_*"):
+        shutil.copy(p, tmp_path / p.name)
+    (tmp_path / "_dump_4").write_bytes(b"\x80\x04\x8c\x02os\x8c\x06system\x93.")
+    watch = FlightRecorderWatch(tmp_path)
+    assert watch.poll() == [] and watch.poll() == []
+    (line,) = watch.degraded()
+    assert "_dump_4" in line and "STACK_GLOBAL" in line
+    (tmp_path / "_dump_4").write_bytes((FR / "lock_gil_1st" / "_dump_4").read_bytes())
+    watch.poll()
+    (report,) = watch.poll()
+    assert {s.rank for s in report.stuck} == {9, 14} and watch.degraded() == ()
+    assert json.dumps([s.rank for s in report.stuck])
