@@ -112,7 +112,18 @@ def test_a_crash_is_no_hang_even_with_an_xid() -> None:
     assert kinds(ff) == []
 
 
-def test_evidence_naming_two_ranks_names_nobody() -> None:
+def test_an_xid_elsewhere_does_not_hide_the_rank_with_more_evidence() -> None:
+    def both(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_DEV_XID_ERRORS"][2] = 13  # an application Xid on another rank's GPU
+        d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 43
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+        d["DCGM_FI_DEV_GPU_UTIL"][CULPRIT] = 0.0
+
+    ff, _ = run(both)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_evidence_naming_two_ranks_equally_names_nobody() -> None:
     def xid_elsewhere(i: int, t: float, d: dict[str, np.ndarray]) -> None:
         d["DCGM_FI_DEV_XID_ERRORS"][2] = 79
 

@@ -14,8 +14,9 @@ Two kinds of evidence reach this detector.
   peers' (a step behind), a new Xid on its GPU since the job was last seen
   stepping, or its GPU doing something else than all its peers' (computing
   while they sit in the collective, or idle while they spin in it: GPU
-  utilisation or tensor activity apart from the peers' median). Evidence
-  that points at different ranks names nobody.
+  utilisation or tensor activity apart from the peers' median, which weighs
+  double). When the evidence points at several ranks, the one whose evidence
+  weighs most is named; a tie names nobody.
 
 A hung job still holds its GPUs: peers spin in the collective. When GPU
 telemetry shows every GPU of the job idle, its processes are gone (a crash,
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector
 from brownout.detect.collectives import HangReport, StuckRank
@@ -39,19 +41,45 @@ from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
 
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
 
 @dataclass
 class _Job:
-    """What the detector knows of one job (internal, mutable)."""
+    """What the detector knows of one job (internal, mutable): columns over its ranks."""
 
-    last_ts: dict[int, float] = field(default_factory=dict)  # rank -> newest record
-    last_step: dict[int, int] = field(default_factory=dict)
-    gpu: dict[int, tuple[int, int]] = field(default_factory=dict)  # rank -> (node, local gpu)
+    rank: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted
+    last_ts: F64 = field(default_factory=lambda: np.zeros(0))  # newest record per rank
+    last_step: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    node: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # where it ran last
+    gpu: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     per_step_s: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     newest_s: float = -math.inf
 
     def step_s(self) -> float:
         return float(np.median(self.per_step_s)) if len(self.per_step_s) >= 3 else math.nan
+
+    def slots(self, ranks: I64) -> I64:
+        """Column index of each rank, adding the ranks not seen before."""
+        new = np.setdiff1d(ranks, self.rank)
+        if new.size:
+            merged = np.union1d(self.rank, new)
+            old = np.searchsorted(merged, self.rank)
+            for col, fill in (("last_ts", np.nan), ("last_step", -1), ("node", -1),
+                              ("gpu", -1)):
+                grown = np.full(merged.size, fill, dtype=getattr(self, col).dtype)
+                grown[old] = getattr(self, col)
+                setattr(self, col, grown)
+            self.rank = merged
+        return np.searchsorted(self.rank, ranks)
+
+    def where(self, rank: int) -> tuple[int, int]:
+        """(node, local GPU) of a rank's newest record; (-1, -1) if unknown."""
+        i = int(np.searchsorted(self.rank, rank))
+        if i < self.rank.size and self.rank[i] == rank:
+            return int(self.node[i]), int(self.gpu[i])
+        return -1, -1
 
 
 class HangDetector(Detector):
@@ -97,43 +125,58 @@ class HangDetector(Detector):
     # step records --------------------------------------------------------------
     def _ingest(self, st: StepRecords) -> None:
         for j, name in enumerate(st.jobs):
+            if len(st) and (st.job == j).all():
+                self._ingest_job(self.jobs_.setdefault(name, _Job()), st)
+                return
             mine = np.flatnonzero(st.job == j)
             if mine.size:
                 self._ingest_job(self.jobs_.setdefault(name, _Job()), st.take(mine))
 
     @staticmethod
     def _ingest_job(job: _Job, st: StepRecords) -> None:
-        """Newest record per rank; one robust seconds-per-step sample per batch."""
-        order = np.lexsort((st.ts, st.rank))
-        rank, ts, step = st.rank[order], st.ts[order], st.step[order]
-        node, gpu = st.node[order], st.gpu[order]
-        same = rank[1:] == rank[:-1]
-        dstep = step[1:] - step[:-1]
-        per = list(((ts[1:] - ts[:-1]) / np.maximum(dstep, 1))[same & (dstep > 0)])
-        for i in np.flatnonzero(np.r_[~same, True]):  # the newest record of each rank
-            r, t, s = int(rank[i]), float(ts[i]), int(step[i])
-            prev_t, prev_s = job.last_ts.get(r), job.last_step.get(r, -1)
-            if prev_t is not None and s > prev_s and not same[i - 1:i].any():
-                per.append((t - prev_t) / (s - prev_s))
-            if prev_t is None or t >= prev_t:
-                job.last_ts[r], job.last_step[r] = t, s
-                job.gpu[r] = (int(node[i]), int(gpu[i]))
-        if per:
-            job.per_step_s.append(float(np.median(per)))
-        job.newest_s = max(job.newest_s, float(ts.max()))
+        """Newest record per rank; one robust seconds-per-step sample per batch.
 
-    def _gpu(self, topo: Topology, job: _Job, rank: int) -> int:
-        node, gpu = job.gpu.get(rank, (-1, -1))
-        return int(topo.gpu_id(node, gpu)) if node >= 0 else -1
+        ``st`` is time-ordered (as the engine hands it), so a rank's first and
+        last occurrences are its oldest and newest records of the batch.
+        """
+        rank = st.rank.astype(np.int64)
+        ranks, first = np.unique(rank, return_index=True)
+        _, back = np.unique(rank[::-1], return_index=True)
+        last = rank.size - 1 - back
+        slot = job.slots(ranks)
+        prev_t, prev_s = job.last_ts[slot], job.last_step[slot]
+        seen = np.isfinite(prev_t)
+        t0 = np.where(seen, prev_t, st.ts[first])  # from the rank's previous record if any
+        s0 = np.where(seen, prev_s, st.step[first])
+        dstep = st.step[last] - s0
+        ok = dstep > 0
+        if ok.any():
+            job.per_step_s.append(float(np.median((st.ts[last] - t0)[ok] / dstep[ok])))
+        newer = ~(prev_t > st.ts[last])  # NaN (never seen) counts as older
+        keep, at = slot[newer], last[newer]
+        job.last_ts[keep], job.last_step[keep] = st.ts[at], st.step[at]
+        job.node[keep], job.gpu[keep] = st.node[at], st.gpu[at]
+        job.newest_s = max(job.newest_s, float(st.ts[-1]))
+
+    @staticmethod
+    def _gpus(topo: Topology, job: _Job) -> dict[int, int]:
+        """rank -> topology GPU id (-1 where unknown) of every rank of the job."""
+        if not topo.n_nodes:
+            return dict.fromkeys(job.rank.tolist(), -1)
+        ok = (job.node >= 0) & (job.node < topo.n_nodes) & (job.gpu >= 0)
+        node = np.where(ok, job.node, 0)
+        ok &= job.gpu < np.diff(topo.gpu_offset)[node]
+        g = np.where(ok, topo.gpu_offset[node] + job.gpu, -1)
+        return dict(zip(job.rank.tolist(), g.tolist(), strict=True))
 
     def _track_xids(self, tick: Tick) -> None:
-        """When each GPU's last-Xid gauge last changed to a non-zero code."""
-        value, _ = tick.value("DCGM_FI_DEV_XID_ERRORS")
+        """When (sample time) each GPU's last-Xid gauge last changed to a non-zero code."""
+        value, when = tick.value("DCGM_FI_DEV_XID_ERRORS")
         if self.xid_.size != value.size:
             self.xid_ = np.zeros(value.size)
             self.xid_at_ = np.full(value.size, -math.inf)
         new = np.isfinite(value) & (value != 0) & (value != self.xid_)
-        self.xid_at_[new] = tick.data_t_s
+        self.xid_at_[new] = when[new]
         self.xid_ = np.where(np.isfinite(value), value, self.xid_)
 
     # Flight Recorder -----------------------------------------------------------
@@ -155,27 +198,29 @@ class HangDetector(Detector):
     def _job_of(self, rep: HangReport) -> tuple[str, _Job | None]:
         """The job whose ranks the report's ranks are (the only one, or the exact match)."""
         need = {s.rank for s in rep.stuck}
-        fits = [(n, j) for n, j in sorted(self.jobs_.items()) if need <= set(j.last_ts)]
-        exact = [(n, j) for n, j in fits if set(j.last_ts) == set(rep.ranks)]
+        fits = [(n, j) for n, j in sorted(self.jobs_.items()) if need <= set(j.rank.tolist())]
+        exact = [(n, j) for n, j in fits if set(j.rank.tolist()) == set(rep.ranks)]
         pick = exact or fits
         return pick[0] if len(pick) == 1 else ("", None)
 
     def _place(self, topo: Topology, job: _Job | None, rank: int) -> str:
-        g = self._gpu(topo, job, rank) if job is not None else -1
+        g = self._gpus(topo, job).get(rank, -1) if job is not None else -1
         return topo.gpu_name(g) if g >= 0 else f"rank{rank}"
 
     # stalls without dumps ------------------------------------------------------
     def _stall(self, tick: Tick, name: str, job: _Job) -> list[Candidate]:
         step_s = job.step_s()
-        if not math.isfinite(step_s) or len(job.last_ts) < 2:
+        if not math.isfinite(step_s) or job.rank.size < 2:
             return []
         timeout_s = max(self.stall_k * step_s, self.stall_floor_s)
         silent_s = tick.data_t_s - job.newest_s
-        gpus = {r: self._gpu(tick.topology, job, r) for r in job.last_ts}
-        if not timeout_s < silent_s < self.give_up_s or self._gone(tick, gpus):
+        if not timeout_s < silent_s < self.give_up_s:
+            return []
+        gpus = self._gpus(tick.topology, job)
+        if self._gone(tick, gpus):
             return []
         ev = {"job": name, "silent_s": round(silent_s, 1), "step_s": round(step_s, 3),
-              "timeout_s": round(timeout_s, 1), "ranks": len(job.last_ts)}
+              "timeout_s": round(timeout_s, 1), "ranks": int(job.rank.size)}
         out = [Candidate(
             "job_stalled", name, job.newest_s, 0.8, "major", "investigate",
             f"every rank of {name} stopped reporting steps {silent_s:.0f} s ago "
@@ -189,25 +234,33 @@ class HangDetector(Detector):
 
     def _single_out(self, tick: Tick, job: _Job, step_s: float, gpus: dict[int, int]
                     ) -> tuple[int, list[str]] | None:
-        """The one rank the evidence names, with the reasons; None if none or several."""
-        why: dict[int, list[str]] = {}
-        top = max(job.last_step.values())
-        behind = [r for r, s in job.last_step.items() if s < top]
-        if len(behind) == 1:
-            why.setdefault(behind[0], []).append(
-                f"its last record is step {job.last_step[behind[0]]}, its peers reached {top}")
+        """The rank the evidence names, with the reasons (see :func:`_strongest`).
+
+        An Xid counts when its first sample falls around the job's last record
+        (two steps and a scrape interval either side): one that came earlier
+        or later did not stop the job. GPU activity apart from the peers' is
+        measured on every GPU of the job at once and weighs double.
+        """
+        why: dict[int, list[tuple[int, str]]] = {}
+        top = int(job.last_step.max())
+        behind = np.flatnonzero(job.last_step < top)
+        if behind.size == 1:
+            why.setdefault(int(job.rank[behind[0]]), []).append((1, (
+                f"its last record is step {int(job.last_step[behind[0]])}, its peers reached "
+                f"{top}")))
+        slack = 2 * step_s + tick.interval_s
         for r, g in gpus.items():
-            if 0 <= g < self.xid_at_.size and self.xid_at_[g] >= job.newest_s - 2 * step_s:
-                why.setdefault(r, []).append(f"Xid {int(self.xid_[g])} on its GPU")
+            if 0 <= g < self.xid_at_.size and abs(self.xid_at_[g] - job.newest_s) <= slack:
+                why.setdefault(r, []).append((1, f"Xid {int(self.xid_[g])} on its GPU"))
         for metric, label, scale in (("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0),
                                      ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity",
                                       100.0)):
             odd = self._outlier(tick, gpus, metric, scale)
             if odd is not None:
                 r, mine, peers = odd
-                why.setdefault(r, []).append(
-                    f"its GPU {label} is {mine:.0f}% while its peers' median is {peers:.0f}%")
-        return next(iter(why.items())) if len(why) == 1 else None
+                why.setdefault(r, []).append((2, (
+                    f"its GPU {label} is {mine:.0f}% while its peers' median is {peers:.0f}%")))
+        return _strongest(why)
 
     @staticmethod
     def _known(tick: Tick, gpus: dict[int, int], metric: str, scale: float
@@ -234,14 +287,23 @@ class HangDetector(Detector):
     def _step_hang(self, tick: Tick, job: _Job, rank: int, why: list[str],
                    ev: dict[str, Any]) -> Candidate:
         name = ev["job"]
-        g = self._gpu(tick.topology, job, rank)
+        g = self._gpus(tick.topology, job).get(rank, -1)
         comp = tick.topology.gpu_name(g) if g >= 0 else f"rank{rank}"
         return Candidate(
-            "rank_hang", comp, job.last_ts[rank], min(0.95, 0.6 + 0.15 * (len(why) - 1)),
-            "critical", "restart_job",
+            "rank_hang", comp, float(job.last_ts[np.searchsorted(job.rank, rank)]),
+            min(0.95, 0.6 + 0.15 * (len(why) - 1)), "critical", "restart_job",
             f"{name} hung: rank {rank} on {comp} holds it ({'; '.join(why)})",
             {**ev, "rank": rank, "evidence": why, "from": "step records"},
             source=self.name, component_type="" if g >= 0 else "rank")
+
+
+def _strongest(why: dict[int, list[tuple[int, str]]]) -> tuple[int, list[str]] | None:
+    """The rank whose evidence weighs strictly more than any other's, with its reasons."""
+    ranked = sorted(((sum(w for w, _ in ev), r) for r, ev in why.items()), reverse=True)
+    if not ranked or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
+        return None
+    rank = ranked[0][1]
+    return rank, [text for _, text in why[rank]]
 
 
 def rank_hang(s: StuckRank, rep: HangReport, component: str, job: str = "") -> Candidate:
@@ -283,7 +345,7 @@ def report_candidates(rep: HangReport, steps: StepRecords | None,
     names = [n.name for n in topo.nodes] if topo is not None else list(steps.node_names)
     out = []
     for s in rep.stuck:
-        node, gpu = job.gpu.get(s.rank, (-1, -1)) if job is not None else (-1, -1)
+        node, gpu = job.where(s.rank) if job is not None else (-1, -1)
         comp = f"{names[node]}/gpu{gpu}" if 0 <= node < len(names) else f"rank{s.rank}"
         out.append(rank_hang(s, rep, comp, job_name))
     return out
