@@ -141,3 +141,11 @@ def test_a_hostile_dump_is_one_line_of_bad_input(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert "_dump_3" in err and "GLOBAL" in err and "\n" not in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_real_gloo_dumps_with_an_unnamed_default_group() -> None:
+    (ds,) = read_dump_dir(FIXTURES / "gloo_torch_2.13")
+    (stuck,) = analyse(ds).stuck
+    assert (stuck.rank, stuck.how, stuck.process_group, stuck.pg_desc) == (
+        2, "never_joined", "0", "default_pg")
+    assert stuck.op == "gloo:all_reduce" and stuck.waiting_ranks == (0, 1, 3)

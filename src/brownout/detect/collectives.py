@@ -124,7 +124,8 @@ def _groups(dumps: Iterable[RankDump]) -> tuple[dict[str, tuple[int, ...]], dict
     for d in dumps:
         for name, pg in d.groups.items():
             members.setdefault(name, pg.ranks)
-            desc.setdefault(name, pg.desc)
+            if pg.desc and not desc.get(name):
+                desc[name] = pg.desc
     return members, desc
 
 

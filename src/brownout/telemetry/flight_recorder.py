@@ -20,6 +20,7 @@ created), and only where that pairing agrees with every entry.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -39,8 +40,11 @@ class FrEntry:
     """One recorded call of one rank.
 
     Attributes:
+        pg_id: the process-local group id (``pg_status``'s key).
         pg_name, pg_desc: the process group (global name, e.g. ``"74"``, and its
-            description, e.g. ``EXPERT_MODEL_PARALLEL_GROUP``).
+            description, e.g. ``EXPERT_MODEL_PARALLEL_GROUP``); the name is
+            ``pg_config``'s where the two differ (gloo's default group is
+            ``""`` there and ``"0"`` in the entries).
         seq_id: collective sequence id (for point-to-point calls: the p2p one).
         is_p2p: a send or receive rather than a collective.
         op: profiling name, e.g. ``nccl:all_to_all``.
@@ -49,6 +53,7 @@ class FrEntry:
         timeout_s: the watchdog timeout of the call.
     """
 
+    pg_id: str
     pg_name: str
     pg_desc: str
     seq_id: int
@@ -110,12 +115,18 @@ def read_dump(path: str | Path, limits: Limits | None = None) -> RankDump:
     entries = tuple(_entry(e, where, i) for i, e in enumerate(_list(raw, "entries", where)))
     config = _config(raw.get("pg_config"), where)
     status = _status(raw.get("pg_status"), where)
-    names = _join(status, config, entries, raw.get("entries") or [])
+    names = _join(status, config, entries)
+    told = {e.pg_id: (e.pg_name, e.pg_desc) for e in entries}
     groups = {}
     for name, (desc, ranks) in config.items():
         pid = next((p for p, n in names.items() if n == name), None)
         e, c = status.get(pid, (None, None)) if pid is not None else (None, None)
-        groups[name] = PgState(name, desc, ranks, e, c)
+        # a group pg_config leaves unnamed (gloo's default) keeps the entries' name
+        shown, shown_desc = told.get(pid or "", (pid or name, desc)) if not name else (name, desc)
+        groups[shown] = PgState(shown, desc or shown_desc, ranks, e, c)
+        names = {p: (shown if n == name else n) for p, n in names.items()}
+    entries = tuple(dataclasses.replace(e, pg_name=names[e.pg_id]) if e.pg_id in names else e
+                    for e in entries)
     version = raw.get("version", "")
     return RankDump(rank, where, str(version) if isinstance(version, str) else "", groups,
                     entries)
@@ -204,7 +215,9 @@ def _entry(e: Any, where: str, i: int) -> FrEntry:
     if not isinstance(op, str) or not isinstance(state, str) or not isinstance(is_p2p, bool):
         raise ParseError(where, 0, f"{label}: profiling_name, state and is_p2p have bad types")
     seq = e.get("p2p_seq_id" if is_p2p else "collective_seq_id")
+    pid = e.get("pg_id")
     return FrEntry(
+        pg_id=str(pid) if isinstance(pid, int | str) and not isinstance(pid, bool) else "",
         pg_name=pg[0], pg_desc=pg[1], seq_id=_int(seq, where, f"{label} sequence id"),
         is_p2p=is_p2p, op=op, state=state,
         created_s=_int(e.get("time_created_ns"), where, f"{label}.time_created_ns") * NS,
@@ -253,18 +266,18 @@ def _sort_key(s: str) -> tuple[int, int | str]:
     return (0, int(s)) if s.isdigit() else (1, s)
 
 
-def _join(status: Mapping[str, Any], config: Mapping[str, Any], entries: tuple[FrEntry, ...],
-          raw_entries: list[Any]) -> dict[str, str]:
-    """pg id -> group name: from the entries, then by creation order where consistent."""
-    known = {}
-    for e, raw in zip(entries, raw_entries, strict=False):
-        pid = raw.get("pg_id") if isinstance(raw, dict) else None
-        if isinstance(pid, int | str) and not isinstance(pid, bool):
-            known[str(pid)] = e.pg_name
+def _join(status: Mapping[str, Any], config: Mapping[str, Any], entries: tuple[FrEntry, ...]
+          ) -> dict[str, str]:
+    """pg id -> ``pg_config`` name: in creation order where the entries agree, else theirs.
+
+    Entries naming a group ``pg_config`` does not know (gloo's default group)
+    cannot contradict the pairing.
+    """
+    known = {e.pg_id: e.pg_name for e in entries if e.pg_id}
     ids, names = sorted(status, key=_sort_key), sorted(config, key=_sort_key)
     if len(ids) == len(names):
         paired = dict(zip(ids, names, strict=True))
-        if all(paired.get(p) == n for p, n in known.items()):
+        if all(paired.get(p) == n for p, n in known.items() if n in config):
             return paired
     return {p: n for p, n in known.items() if p in status and n in config}
 
