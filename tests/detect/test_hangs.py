@@ -139,7 +139,7 @@ def test_without_telemetry_after_the_silence_nothing_is_said() -> None:
 def test_a_restart_ends_the_stall() -> None:
     ff, _ = run(resume_after_s=300.0)
     (n,) = ff.notices
-    assert n.evidence["lifecycle"]["resolved_at"] is not None
+    assert n.lifecycle is not None and n.lifecycle.resolved
 
 
 def _report(t_s: float) -> HangReport:
