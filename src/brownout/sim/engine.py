@@ -101,6 +101,8 @@ class Simulation:
         self.allocated = np.zeros(topo.n_nodes, bool)
         self.down = np.zeros(topo.n_nodes, bool)
         self.run_since: dict[int, float] = {}  # job index -> start of its current incarnation
+        self.struck: set[int] = set()  # rank_hang faults (list index) that hung a job
+        self.faults: list[faults.Fault] = []  # drawn in _init_faults, after the jobs start
         n = topo.n_nodes
         phase_max = 0.9 * min(self.dt_s, self.scenario.scrape_interval_s)
         self._phase = (rng.uniform(0, phase_max, n), rng.uniform(0, phase_max, n),
@@ -278,6 +280,8 @@ class Simulation:
                 self._crash(job, at)
             if job.status == "running":
                 hung = self._hang(job, t1)  # a hung job writes no step after the onset
+                if hung is not None:
+                    self.struck.add(self.faults.index(hung))
                 until = min(t1, self._finish_at(job), hung.onset_s if hung else math.inf)
                 jobs.advance(job, until, inp, self.rng, self.step_log)
             elif job.status != "done" and job.resume_at_s <= t1:
@@ -311,6 +315,7 @@ class Simulation:
             job.status = "running"
             job.next_start_s = at_s
             self.run_since[job.index] = at_s
+            hangs.defer(self.faults, job, at_s, self.struck)
         else:
             job.status = "pending"
 

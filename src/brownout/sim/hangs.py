@@ -12,6 +12,8 @@ onset) brings the job back from its checkpoint, healthy.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from brownout.sim.effects import Effects
@@ -20,6 +22,8 @@ from brownout.sim.jobs import Job
 
 #: compute multiplier that makes a spinning GPU's tensor activity near zero
 SPIN_MULT = 25.0
+#: a hang whose onset fell while its job was down strikes this long after the job is back
+DEFER_S = 120.0
 
 
 def hang_of(job: Job, faults: list[Fault], run_since_s: float, t_s: float) -> Fault | None:
@@ -36,6 +40,18 @@ def hang_demand(job: Job, fault: Fault, e: Effects, demand: np.ndarray) -> None:
     g = fault.index
     e.gpu_compute_mult[g] /= SPIN_MULT
     demand[g] = 1.0 if e.gpu_hung[g] == HANG_BUSY else 0.0
+
+
+def defer(faults: list[Fault], job: Job, at_s: float, struck: set[int]) -> None:
+    """Hangs whose onset fell while ``job`` was down (restarting, pending) strike its
+    incarnation starting at ``at_s`` instead, ``DEFER_S`` in; the truth moves with them."""
+    gpus = set(job.gpus.tolist())
+    for i, f in enumerate(faults):
+        if (f.kind == "rank_hang" and i not in struck and f.index in gpus and f.active(at_s)
+                and f.end_s is not None):
+            onset = at_s + DEFER_S
+            faults[i] = dataclasses.replace(f, onset_s=round(onset, 3),
+                                            end_s=round(onset + f.end_s - f.onset_s, 3))
 
 
 def ended(faults: list[Fault], t0_s: float, dt_s: float) -> list[Fault]:
