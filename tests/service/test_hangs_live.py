@@ -118,3 +118,16 @@ def test_a_bad_dump_is_a_degraded_line_not_a_crash(tmp_path: Path) -> None:
     (report,) = watch.poll()
     assert {s.rank for s in report.stuck} == {9, 14} and watch.degraded() == ()
     assert json.dumps([s.rank for s in report.stuck])
+
+
+def test_the_config_file_names_the_dump_directory_relative_to_itself(tmp_path: Path) -> None:
+    from brownout.service.config import load_watch_config
+    from brownout.service.wiring import _flight
+
+    (tmp_path / "watch.yaml").write_text(
+        "topology: t.yaml\nsource: {kind: prometheus, url: 'http://127.0.0.1:9090', "
+        "flight_recorder: fr}\n")
+    cfg = load_watch_config(tmp_path / "watch.yaml")
+    assert cfg.flight_recorder == str(tmp_path / "fr")
+    watch = _flight(cfg)
+    assert watch is not None and watch.directory == tmp_path / "fr"

@@ -187,7 +187,7 @@ def _coerce(name: str, value: Any, base: Path) -> Any:
         return tuple(str(base / str(v)) for v in value)
     if isinstance(default, bool) and isinstance(value, bool):
         return value
-    if name in ("policy", "steps_dir") and value:
+    if name in ("policy", "steps_dir", "flight_recorder") and value:
         return str(base / str(value))
     if name == "seed":
         return None if value is None else int(value)
