@@ -187,7 +187,7 @@ class HangDetector(Detector):
             job_name, job = self._job_of(rep)
             t = rep.t_s if math.isfinite(rep.t_s) else tick.data_t_s
             resumed = job is not None and job.newest_s > t
-            if resumed or tick.t_s - t > self.hold_s:
+            if not rep.stuck or resumed or tick.t_s - t > self.hold_s:
                 continue
             keep.append(rep)
             out.extend(rank_hang(s, rep, self._place(tick.topology, job, s.rank), job_name)
