@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from brownout.clock import ManualClock
+from brownout.detect.collectives import analyse
 from brownout.executors.fake import FakeExecutor
 from brownout.policy.config import PolicyConfig
 from brownout.policy.journal import Journal
@@ -16,6 +17,7 @@ from brownout.service.feeds import SimulatorFeed
 from brownout.service.flight import FlightRecorderWatch
 from brownout.service.live import LiveController
 from brownout.service.wiring import plan_controller
+from brownout.telemetry.flight_recorder import read_dump_dir
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.steps import StepRecords, build_steps
 from brownout.topology.generate import generate_topology
@@ -131,3 +133,26 @@ def test_the_config_file_names_the_dump_directory_relative_to_itself(tmp_path: P
     assert cfg.flight_recorder == str(tmp_path / "fr")
     watch = _flight(cfg)
     assert watch is not None and watch.directory == tmp_path / "fr"
+
+
+class _Nothing(_Steps):
+    """A feed with no data at all: the dumps are the only input."""
+
+    def __init__(self) -> None:
+        super().__init__(StepRecords.empty())
+
+
+def test_dumps_alone_are_enough(tmp_path: Path) -> None:
+    fixture = FR.parent / "gloo_torch_2.13"
+    for p in fixture.glob("_dump_*"):
+        shutil.copy(p, tmp_path / p.name)
+    ex = FakeExecutor()
+    ctl = LiveController(generate_topology(2), _Nothing(), ex, Journal(":memory:", "fake"),
+                         PolicyConfig(), start_s=1.79e9, hangs=FlightRecorderWatch(tmp_path))
+    (ds,) = read_dump_dir(tmp_path)
+    t_dump = analyse(ds).t_s  # when the watchdog (60 s timeout) can first have written them
+    for k in range(4):
+        ctl.tick(t_dump + 15 * k)
+    (f,) = [v.finding for v in ctl.state().findings]
+    assert (f.kind, f.component, f.component_type) == ("rank_hang", "rank2", "rank")
+    assert ex.executed == []  # no node to act on: shown, never acted on

@@ -127,6 +127,7 @@ class Engine:
         starts = [float(self._frame.t_s[self._fpos])] if self._fpos < len(self._frame) else []
         if self._spos < len(self._steps):
             starts.append(float(self._steps.ts[self._spos]))
+        starts.extend(h.t_s for h in self._hangs if math.isfinite(h.t_s))
         if not starts:
             return math.inf
         tick = self.config.tick_s
