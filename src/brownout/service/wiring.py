@@ -22,8 +22,8 @@ from brownout.policy.journal import Journal
 from brownout.policy.ports import Executor
 from brownout.service.config import WatchConfig
 from brownout.service.feeds import Feed, SimulatorFeed, SourceFeed
-from brownout.service.intake import StepIntake
 from brownout.service.flight import FlightRecorderWatch
+from brownout.service.intake import StepIntake
 from brownout.service.live import LiveController, LiveSettings
 from brownout.service.runner import ScaledClock
 from brownout.telemetry.series import SeriesRegistry
