@@ -97,6 +97,7 @@ class HangDetector(Detector):
     """
 
     name = "hangs"
+    needs_metrics = False  # step records and Flight Recorder reports are enough
 
     def __init__(self, *, stall_k: float = 10.0, stall_floor_s: float = 60.0,
                  give_up_s: float = 3600.0, activity_margin_pct: float = 40.0,
