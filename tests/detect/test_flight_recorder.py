@@ -149,3 +149,11 @@ def test_real_gloo_dumps_with_an_unnamed_default_group() -> None:
     assert (stuck.rank, stuck.how, stuck.process_group, stuck.pg_desc) == (
         2, "never_joined", "0", "default_pg")
     assert stuck.op == "gloo:all_reduce" and stuck.waiting_ranks == (0, 1, 3)
+
+
+def test_a_completion_not_yet_seen_is_no_hang() -> None:
+    # live gloo dumps taken 2 s after the hang: rank 1's watchdog had not yet seen
+    # collective 5 complete (its counter 4, its peers' 5); one behind in one group
+    (ds,) = read_dump_dir(FIXTURES / "gloo_torch_2.13_race")
+    assert ds.dumps[1].groups["0"].completed == 4
+    assert [(s.rank, s.how) for s in analyse(ds).stuck] == [(2, "never_joined")]

@@ -33,6 +33,7 @@ from brownout.telemetry.flight_recorder import DumpSet, FrEntry, RankDump
 NEVER_JOINED = "never_joined"
 NEVER_FINISHED = "never_finished"
 NO_DUMP = "no_dump"
+MIN_LAG = 2  # collectives a never-finished rank trails a peer by, in a single group
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,25 @@ def analyse(ds: DumpSet) -> HangReport:
     for g in sorted(members):
         if g not in p2p:
             incidents.extend(_group_incidents(g, members[g], dumps))
-    finished = {i.rank for i in incidents if i.how == NEVER_FINISHED}
+    finished = _surely_unfinished(incidents)
     waiting = {r for r in dumps if _is_waiting(dumps[r], members, dumps, p2p)}
     culprits = finished | {i.rank for i in incidents
                            if i.how in (NEVER_JOINED, NO_DUMP) and i.rank not in waiting}
     stuck = tuple(_stuck(r, [i for i in incidents if i.rank == r], culprits, desc, dumps)
                   for r in sorted(culprits))
     return HangReport(ds.source, _dump_time(ds.dumps), tuple(sorted(dumps)), stuck)
+
+
+def _surely_unfinished(incidents: list[_Incident]) -> set[int]:
+    """Ranks whose GPU stopped finishing work: behind a peer's completed id by at
+    least ``MIN_LAG`` collectives, or behind in two groups or more. One collective
+    behind in one group can be the watchdog not having seen a completion yet (seen
+    on live gloo dumps taken seconds after the hang)."""
+    lag: dict[int, list[int]] = {}
+    for i in incidents:
+        if i.how == NEVER_FINISHED:
+            lag.setdefault(i.rank, []).append(i.top_completed - i.completed)
+    return {r for r, lags in lag.items() if max(lags) >= MIN_LAG or len(lags) >= 2}
 
 
 def _groups(dumps: Iterable[RankDump]) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
