@@ -64,10 +64,11 @@ COMPUTE_S = 0.8  # a step of about 1.1 s (the slowed rank sets the pace)
 JOB = "e2e-gloo"
 SOURCE_INTERVAL_S = 1.0  # watch reads Prometheus this often ...
 DELAY_S = 1.0  # ... this far behind the wall clock
-#: how far the controller's data time runs behind the wall clock at most: detectors
-#: judge silence at the data time, which trails by the delay and the telemetry's
-#: watermark (one scrape interval) -- the hang bound's allowance for the pipeline
-PIPELINE_LAG_S = DELAY_S + SCRAPE_S
+ENGINE_TICK_S = 1.0  # ... and runs the detectors this often
+#: how late the controller can see a silence at most: detectors judge it at the data
+#: time, which trails the wall clock by the delay and the telemetry's watermark (one
+#: scrape interval), and run once per engine tick -- the hang bound's allowance
+PIPELINE_LAG_S = DELAY_S + SCRAPE_S + ENGINE_TICK_S
 JOB_SCRIPT = Path(__file__).with_name("e2e_job.py")
 T = TypeVar("T")
 
@@ -195,7 +196,8 @@ class Stack:
                           "interval_s": SOURCE_INTERVAL_S, "delay_s": DELAY_S},
                "topology": str(topo),
                "controller": {"mode": "approval", "executor": "slurm",
-                              "policy": str(self.tmp / "policy.yaml"), "engine_tick_s": 1},
+                              "policy": str(self.tmp / "policy.yaml"),
+                              "engine_tick_s": ENGINE_TICK_S},
                "service": {"host": "127.0.0.1", "port": self.port,
                            "state_dir": str(self.state)}}
         (self.tmp / "watch.yaml").write_text(yaml.safe_dump(cfg))
