@@ -229,10 +229,12 @@ def job_ledger(name: str, inst: Instances, ranks: int, findings: Sequence[Findin
     interval = np.diff(np.concatenate(([inst.start_s], end)))
     dur = np.clip(inst.dur_s, 0.0, interval)
     own = dur - np.minimum(sig[0], dur)  # a logged step's time, less its checkpoint spike
-    unlogged, tail, restart_mask = _unlogged(inst, interval - dur, w, own, healthy, cfg)
+    unlogged, tail, restart_mask = _unlogged(inst, interval - dur, w, own=own, healthy=healthy,
+                                             cfg=cfg)
     gap = interval - dur - unlogged - tail
     restart_mask |= _restart_gaps(inst, gap, healthy, cfg)
-    sig = _extrapolated(sig, w, unlogged - (w - 1) * healthy, restart_mask, own, healthy, cfg)
+    sig = _extrapolated(sig, w, unlogged - (w - 1) * healthy, restart=restart_mask, own=own,
+                       healthy=healthy, cfg=cfg)
     parts = _slowdowns(sig, dur + unlogged - w * healthy)
     lost = {"restart": float(gap[restart_mask].sum()),
             "rework": float(w[inst.repeat].sum()) * healthy + float(tail.sum()),
@@ -246,7 +248,7 @@ def job_ledger(name: str, inst: Instances, ranks: int, findings: Sequence[Findin
                      restarts=restarts, ranks=ranks, lost_s=lost, detail=detail)
 
 
-def _unlogged(inst: Instances, between: F64, w: F64, own: F64, healthy: float,
+def _unlogged(inst: Instances, between: F64, w: F64, *, own: F64, healthy: float,
               cfg: LedgerConfig) -> tuple[F64, F64, B]:
     """Seconds of work of the unlogged steps before each instance, seconds of
     unlogged work lost to a restart, and where the rest of the time between
@@ -255,12 +257,13 @@ def _unlogged(inst: Instances, between: F64, w: F64, own: F64, healthy: float,
     ``w - 1`` unlogged steps at the job's step time there (the largest of
     the rolling median of logged steps, the logged steps at both ends of
     the interval less their checkpoint spikes, and the healthy step) explain
-    up to that much of the time ``between`` two logged steps. After a restart (new run) or where the rest exceeds the
-    restart gap, only that much is work; otherwise the whole time between
-    is work, its excess over healthy steps attributed like a slow step's.
-    Before a restart (either kind) the job also ran, after its last logged
-    step, steps that the restart threw away: ``(N - 1) / 2`` on average (rework). All
-    zero when every step is logged (``w`` all 1).
+    up to that much of the time ``between`` two logged steps. After a
+    restart (new run) or where the rest exceeds the restart gap, only that
+    much is work; otherwise the whole time between is work, its excess over
+    healthy steps attributed like a slow step's. Before a restart (either
+    kind) the job also ran, after its last logged step, steps that the
+    restart threw away: ``(N - 1) / 2`` on average (rework). All zero when
+    every step is logged (``w`` all 1).
     """
     zero = np.zeros_like(between)
     if not bool(np.any(w > 1)):
@@ -277,8 +280,8 @@ def _unlogged(inst: Instances, between: F64, w: F64, own: F64, healthy: float,
     return np.where(restart, expected, between), tail, restart
 
 
-def _extrapolated(sig: tuple[F64, F64, F64], w: F64, excess_u: F64, restart: B, own: F64,
-                  healthy: float, cfg: LedgerConfig) -> tuple[F64, F64, F64]:
+def _extrapolated(sig: tuple[F64, F64, F64], w: F64, excess_u: F64, *, restart: B,
+                  own: F64, healthy: float, cfg: LedgerConfig) -> tuple[F64, F64, F64]:
     """Signals of an instance plus those of the unlogged steps it stands for.
 
     The logged steps at both ends of an interval sample the unlogged steps

@@ -40,11 +40,12 @@ def log_stride(step: I64, epoch: I64) -> int:
 def step_weights(step: I64, epoch: I64) -> I64:
     """Steps each instance stands for (in order of completion).
 
-    All 1 when the stride is 1. Otherwise, within a run, the step delta from the previous instance (at least 1, at
-    most :data:`MAX_STRIDES` strides); the job's first instance stands for
-    itself (wall time starts at its start); the first instance after a
-    restart stands for one stride (the run resumed after a checkpoint,
-    which a job that logs every Nth step takes on that grid).
+    All 1 when the stride is 1. Otherwise, within a run, the step delta from
+    the previous instance (at least 1, at most :data:`MAX_STRIDES` strides);
+    the job's first instance stands for itself (wall time starts at its
+    start); the first instance after a restart stands for one stride (the
+    run resumed after a checkpoint, which a job that logs every Nth step
+    takes on that grid).
     """
     n = step.shape[0]
     stride = log_stride(step, epoch)
