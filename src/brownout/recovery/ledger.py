@@ -21,6 +21,11 @@ Attribution, per step instance (see :mod:`brownout.recovery.instances`):
 - what no cause explains is ``other``; steps faster than usual pay back
   ``other`` first.
 
+A log that keeps every Nth step is read with N inferred per job
+(:mod:`brownout.recovery.stride`): each instance stands for the steps since
+the previous one, and the time between logged steps is their work up to what
+N steps at the local step time explain; only time clearly beyond is lost.
+
 The simulator can feed the same function with its step records and its list
 of interruptions (:class:`Interruption`), which adds detection delay and time
 waiting for healthy capacity as sub-attributions.
