@@ -21,6 +21,11 @@ Attribution, per step instance (see :mod:`brownout.recovery.instances`):
 - what no cause explains is ``other``; steps faster than usual pay back
   ``other`` first.
 
+A log that keeps every Nth step is read with N inferred per job
+(:mod:`brownout.recovery.stride`): each instance stands for the steps since
+the previous one, and the time between logged steps is their work up to what
+N steps at the local step time explain; only time clearly beyond is lost.
+
 The simulator can feed the same function with its step records and its list
 of interruptions (:class:`Interruption`), which adds detection delay and time
 waiting for healthy capacity as sub-attributions.
@@ -39,6 +44,7 @@ from brownout.findings import Finding
 from brownout.recovery.findings_map import job_findings
 from brownout.recovery.groups import rolling_median, run_lengths
 from brownout.recovery.instances import Instances, build_instances
+from brownout.recovery.stride import log_stride, step_weights
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
 
@@ -219,25 +225,99 @@ def job_ledger(name: str, inst: Instances, ranks: int, findings: Sequence[Findin
     cfg = config or LedgerConfig()
     end, n = inst.end_s, len(inst)
     wall = float(end[-1] - inst.start_s) if n else 0.0
-    distinct = int(np.unique(inst.step).shape[0])
+    w = step_weights(inst.step, inst.epoch).astype(np.float64)
+    covered = float(w[~inst.repeat].sum())
     sig = _signals(inst, float(np.median(inst.dur_s)) if n else 0.0, findings, cfg)
     healthy = float(np.median(inst.dur_s - sig[1] - sig[2])) if n else 0.0
-    if distinct and wall > 0:
-        healthy = min(healthy, wall / distinct)
+    if covered and wall > 0:
+        healthy = min(healthy, wall / covered)
     interval = np.diff(np.concatenate(([inst.start_s], end)))
     dur = np.clip(inst.dur_s, 0.0, interval)
-    gap = interval - dur
-    restart_mask = _restart_gaps(inst, gap, healthy, cfg)
-    parts = _slowdowns(sig, dur, healthy)
+    own = dur - np.minimum(sig[0], dur)  # a logged step's time, less its checkpoint spike
+    unlogged, tail, restart_mask = _unlogged(inst, interval - dur, w, own=own, healthy=healthy,
+                                             cfg=cfg)
+    gap = interval - dur - unlogged - tail
+    restart_mask |= _restart_gaps(inst, gap, healthy, cfg)
+    sig = _extrapolated(sig, w, unlogged - (w - 1) * healthy, restart=restart_mask, own=own,
+                       healthy=healthy, cfg=cfg)
+    parts = _slowdowns(sig, dur + unlogged - w * healthy)
     lost = {"restart": float(gap[restart_mask].sum()),
-            "rework": float(inst.repeat.sum()) * healthy,
+            "rework": float(w[inst.repeat].sum()) * healthy + float(tail.sum()),
             **{c: float(parts[c].sum()) for c in SLOWDOWN_CAUSES}}
-    lost = _balance(lost, wall - distinct * healthy)
-    detail = _detail(inst, dur - healthy, gap * restart_mask, findings, interruptions)
+    lost = _balance(lost, wall - covered * healthy)
+    detail = _detail(inst, dur + unlogged - w * healthy, gap * restart_mask, findings,
+                     interruptions, hi_s=end - dur - unlogged)
     restarts = max(int(restart_mask.sum()), len(interruptions))
-    return JobLedger(job=name, wall_s=wall, productive_s=distinct * healthy,
-                     healthy_step_s=healthy, steps=distinct, instances=n, restarts=restarts,
-                     ranks=ranks, lost_s=lost, detail=detail)
+    return JobLedger(job=name, wall_s=wall, productive_s=covered * healthy,
+                     healthy_step_s=healthy, steps=int(covered), instances=n,
+                     restarts=restarts, ranks=ranks, lost_s=lost, detail=detail)
+
+
+def _unlogged(inst: Instances, between: F64, w: F64, *, own: F64, healthy: float,
+              cfg: LedgerConfig) -> tuple[F64, F64, B]:
+    """Seconds of work of the unlogged steps before each instance, seconds of
+    unlogged work lost to a restart, and where the rest of the time between
+    is a restart.
+
+    ``w - 1`` unlogged steps at the job's step time there (the largest of
+    the rolling median of logged steps, the logged steps at both ends of
+    the interval less their checkpoint spikes, and the healthy step) explain
+    up to that much of the time ``between`` two logged steps. After a
+    restart (new run) or where the rest exceeds the restart gap, only that
+    much is work; otherwise the whole time between is work, its excess over
+    healthy steps attributed like a slow step's. Before a restart (either
+    kind) the job also ran, after its last logged step, steps that the
+    restart threw away: ``(N - 1) / 2`` on average (rework). All zero when
+    every step is logged (``w`` all 1).
+    """
+    zero = np.zeros_like(between)
+    if not bool(np.any(w > 1)):
+        return zero, zero, np.zeros(between.shape[0], dtype=bool)
+    ends = np.maximum(own, np.concatenate(([0.0], own[:-1])))
+    rate = np.maximum(np.maximum(rolling_median(own, 2 * cfg.max_checkpoint_run + 3), ends),
+                      healthy)
+    expected = np.minimum((w - 1) * rate, between)
+    new_run = np.concatenate(([False], inst.epoch[1:] > inst.epoch[:-1]))
+    long_gap = between - expected > max(cfg.restart_gap_steps * healthy, cfg.min_restart_gap_s)
+    restart = (new_run & (between > expected)) | long_gap
+    lost_tail = (log_stride(inst.step, inst.epoch) - 1) / 2.0 * rate
+    tail = np.where(restart, np.minimum(lost_tail, between - expected), 0.0)
+    return np.where(restart, expected, between), tail, restart
+
+
+def _extrapolated(sig: tuple[F64, F64, F64], w: F64, excess_u: F64, *, restart: B,
+                  own: F64, healthy: float, cfg: LedgerConfig) -> tuple[F64, F64, F64]:
+    """Signals of an instance plus those of the unlogged steps it stands for.
+
+    The logged steps at both ends of an interval sample the unlogged steps
+    between them: their straggler and collective waits are ``w - 1`` times
+    the mean of the two ends' (a slowdown that starts or ends inside the
+    interval counts half of it, on average right). What the unlogged time
+    holds beyond that and beyond their local step time is a checkpoint when
+    it is a short spike over the job's noise (the same test as a logged
+    step's).
+    """
+    ckpt, strag, cong = sig
+    if not bool(np.any(w > 1)):
+        return sig
+    local = rolling_median(own, 2 * cfg.max_checkpoint_run + 3)
+    spike_s = np.where(restart, 0.0, excess_u - (w - 1) * np.maximum(local - healthy, 0.0))
+    high = _above_noise(spike_s, 0.0, healthy, cfg) & (w > 1)
+    spike = high & (run_lengths(high) <= cfg.max_checkpoint_run)
+    clear = ckpt <= 0.0
+    return (ckpt + np.maximum(spike_s, 0.0) * spike,
+            strag + (w - 1) * _ends_mean(strag, clear), cong + (w - 1) * _ends_mean(cong, clear))
+
+
+def _ends_mean(x: F64, clear: B) -> F64:
+    """Per instance, the mean of its value and the previous instance's, over the
+    ends that are ``clear`` (a checkpoint spike hides a straggler: every rank
+    waits alike); both ends when neither is."""
+    prev_x = np.concatenate((x[:1], x[:-1]))
+    prev_ok = np.concatenate((clear[:1], clear[:-1]))
+    both = ~clear & ~prev_ok
+    num = x * (clear | both) + prev_x * (prev_ok | both)
+    return num / ((clear | both).astype(np.float64) + (prev_ok | both))
 
 
 def _restart_gaps(inst: Instances, gap: F64, healthy: float, cfg: LedgerConfig) -> B:
@@ -269,10 +349,10 @@ def _signals(inst: Instances, h0: float, findings: Sequence[Finding], cfg: Ledge
     return ckpt, strag + extra_strag, cong + extra_cong
 
 
-def _slowdowns(sig: tuple[F64, F64, F64], dur: F64, healthy: float) -> dict[str, F64]:
+def _slowdowns(sig: tuple[F64, F64, F64], excess_s: F64) -> dict[str, F64]:
     """Signals scaled down together where they explain more than the step's
-    excess over the healthy step time."""
-    excess = np.maximum(dur - healthy, 0.0)
+    excess over the healthy step time (``excess_s``)."""
+    excess = np.maximum(excess_s, 0.0)
     cands = np.stack(sig)
     total = cands.sum(axis=0)
     scale = np.where(total > excess, excess / np.where(total > 0, total, 1.0), 1.0)
@@ -334,7 +414,7 @@ def _ordered(lost: dict[str, float]) -> dict[str, float]:
 
 
 def _detail(inst: Instances, excess: F64, restart_gap: F64, findings: Sequence[Finding],
-            interruptions: Sequence[Interruption]) -> dict[str, float]:
+            interruptions: Sequence[Interruption], *, hi_s: F64) -> dict[str, float]:
     """Sub-attributions: detection delay and waiting for quarantined capacity."""
     undetected = np.zeros(len(inst), dtype=bool)
     for f in findings:
@@ -342,7 +422,7 @@ def _detail(inst: Instances, excess: F64, restart_gap: F64, findings: Sequence[F
     slow = float(np.maximum(excess, 0.0)[undetected].sum())
     known = sum(max(i.detected_s - i.start_s, 0.0) for i in interruptions
                 if i.detected_s is not None)
-    hi = inst.end_s - inst.dur_s
+    hi = hi_s
     lo = hi - restart_gap
     gap_delay = 0.0
     for f in findings:
@@ -351,4 +431,4 @@ def _detail(inst: Instances, excess: F64, restart_gap: F64, findings: Sequence[F
             gap_delay += float(np.clip(overlap, 0.0, None).sum())
     return {"detection_delay_s": slow + max(known, gap_delay),
             "quarantine_wait_s": float(sum(i.capacity_wait_s for i in interruptions)),
-            "repeated_steps": float(inst.repeat.sum())}
+            "repeated_steps": float(step_weights(inst.step, inst.epoch)[inst.repeat].sum())}

@@ -1,8 +1,9 @@
 """ETTR over time: cumulative productive time over elapsed wall time, per job.
 
 For ``brownout evaluate``'s plot: at each step's end, the distinct steps
-completed so far times the job's healthy step time (from the ledger), over
-the time since the job's first step began.
+completed so far (a logged step stands for the steps since the previous one,
+:mod:`brownout.recovery.stride`) times the job's healthy step time (from the
+ledger), over the time since the job's first step began.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy.typing as npt
 
 from brownout.recovery.instances import build_instances
 from brownout.recovery.ledger import Ledger
+from brownout.recovery.stride import step_weights
 from brownout.telemetry.steps import StepRecords
 
 F64 = npt.NDArray[np.float64]
@@ -37,7 +39,8 @@ def ettr_over_time(steps: StepRecords, ledger: Ledger, max_points: int = 500
         inst = build_instances(steps.take(np.flatnonzero(steps.job == j)))
         if len(inst) == 0:
             continue
-        productive = np.cumsum(~inst.repeat) * ledger.jobs[name].healthy_step_s
+        covered = step_weights(inst.step, inst.epoch) * ~inst.repeat
+        productive = np.cumsum(covered) * ledger.jobs[name].healthy_step_s
         elapsed = inst.end_s - inst.start_s
         ettr = np.clip(productive / np.where(elapsed > 0, elapsed, np.inf), 0.0, 1.0)
         pick = np.unique(np.linspace(0, len(inst) - 1, min(max_points, len(inst))).astype(int))
