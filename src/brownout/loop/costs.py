@@ -82,9 +82,17 @@ def find_eval_scenario(name_or_path: str) -> EvalScenario | None:
     A path is an evaluation scenario when it has ``sim_scenario``; otherwise
     (a plain simulator scenario) None.
     """
-    if name_or_path in builtin_names():
-        res = resources.files("brownout.loop").joinpath(f"scenarios/{name_or_path}.yaml")
-        return parse_eval_scenario(res.read_text(), f"scenarios/{name_or_path}.yaml")
+    doc = scenario_document(name_or_path, "scenarios", builtin_names(), "sim_scenario")
+    return None if doc is None else parse_eval_scenario(*doc)
+
+
+def scenario_document(name_or_path: str, folder: str, builtins: list[str],
+                      marker: str) -> tuple[str, str] | None:
+    """(text, where) of a built-in scenario in ``brownout/loop/<folder>`` or of a file
+    whose top level has ``marker``; None when ``name_or_path`` names neither."""
+    if name_or_path in builtins:
+        where = f"{folder}/{name_or_path}.yaml"
+        return resources.files("brownout.loop").joinpath(where).read_text(), where
     path = Path(name_or_path)
     if not path.is_file():
         return None
@@ -93,9 +101,9 @@ def find_eval_scenario(name_or_path: str) -> EvalScenario | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read scenario ({exc})") from exc
     raw = parse_yaml(text, str(path))
-    if not isinstance(raw, Mapping) or "sim_scenario" not in raw:
+    if not isinstance(raw, Mapping) or marker not in raw:
         return None
-    return parse_eval_scenario(text, str(path))
+    return text, str(path)
 
 
 def parse_eval_scenario(text: str, where: str) -> EvalScenario:

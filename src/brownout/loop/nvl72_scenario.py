@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from brownout.errors import InputError
+from brownout.loop.costs import scenario_document
 from brownout.recovery.domains import JobShape, check_shape, job_shape_from_dict
 from brownout.sim.failure_tables import TABLES
 from brownout.yamldoc import parse_yaml, refuse_unknown
@@ -70,20 +70,8 @@ def builtin_rack_scale() -> list[str]:
 def find_rack_scale(name_or_path: str) -> RackScaleScenario | None:
     """The rack-scale scenario ``name_or_path`` names (a built-in name, or a file
     with a ``fleet`` section), or None."""
-    if name_or_path in builtin_rack_scale():
-        res = resources.files("brownout.loop").joinpath(f"{PACKAGE_DIR}/{name_or_path}.yaml")
-        return parse_rack_scale(res.read_text(), f"{PACKAGE_DIR}/{name_or_path}.yaml")
-    path = Path(name_or_path)
-    if not path.is_file():
-        return None
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read scenario ({exc})") from exc
-    raw = parse_yaml(text, str(path))
-    if not isinstance(raw, Mapping) or "fleet" not in raw:
-        return None
-    return parse_rack_scale(text, str(path))
+    doc = scenario_document(name_or_path, PACKAGE_DIR, builtin_rack_scale(), "fleet")
+    return None if doc is None else parse_rack_scale(*doc)
 
 
 def parse_rack_scale(text: str, where: str) -> RackScaleScenario:
