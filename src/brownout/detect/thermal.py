@@ -60,6 +60,11 @@ class ThermalDetector(Detector):
             of the fleet's excesses (noisy sensors need more).
         domain_trend_c_per_min: a domain at 60 % of ``domain_c`` and rising this
             fast counts already (early warning).
+        throttle_drop: a GPU throttling for heat whose power and clock stay this
+            fraction below its node peers' sheds heat worse than they do ...
+        throttle_tau_s: ... smoothed over about this long (at least 3 scrapes) ...
+        throttle_persist_s: ... and held this long (at least 2 scrapes), unless
+            it usually runs this much hotter than its node peers (``usual_hot_c``).
     """
 
     name = "thermal"
@@ -70,7 +75,9 @@ class ThermalDetector(Detector):
                  domain_persist_s: float = 60.0, steady_tau_s: float = 90.0,
                  busy_fraction: float = 0.5, shift_window_s: float = 150.0,
                  single_domain_c: float = 4.0, z_min: float = 6.0,
-                 domain_trend_c_per_min: float = 0.8) -> None:
+                 domain_trend_c_per_min: float = 0.8, throttle_drop: float = 0.25,
+                 throttle_tau_s: float = 180.0, throttle_persist_s: float = 120.0,
+                 usual_hot_c: float = 4.0) -> None:
         self.hot_c = hot_c
         self.warn_c = warn_c
         self.trend_c_per_min = trend_c_per_min
@@ -86,6 +93,10 @@ class ThermalDetector(Detector):
         self.single_domain_c = single_domain_c
         self.z_min = z_min
         self.domain_trend_c_per_min = domain_trend_c_per_min
+        self.throttle_drop = throttle_drop
+        self.throttle_tau_s = throttle_tau_s
+        self.throttle_persist_s = throttle_persist_s
+        self.usual_hot_c = usual_hot_c
 
     def _init(self, tick: Tick) -> None:
         n, d = tick.topology.n_gpus, len(tick.topology.cooling_domains)
@@ -132,7 +143,7 @@ class ThermalDetector(Detector):
         # judge GPUs at a steady load (a job starting heats GPUs at their own pace), or
         # already throttling for heat (their power swings with the throttle)
         out += self._gpus(tick, temp, level, busy & (steady | throttling), dt)
-        out += self._throttle_point(tick, temp, power, busy & throttling, dt)
+        out += self._throttle_point(tick, (temp, power), throttling, busy, dt)
         out += self._domains(tick, np.where(steady, temp, np.nan), busy, dt)
         return out
 
@@ -229,7 +240,7 @@ class ThermalDetector(Detector):
         keep = self.active_ & ((excess >= warn_c / 2) | ~np.isfinite(temp))
         self.active_ = new | keep
         alpha = alpha_for(self.tau_s, dt)
-        frozen = self.active_ | enter
+        frozen = self.active_ | enter | thermal_bits  # a clamped temperature is no usual place
         self.base_raw_ = ewma_update(self.base_raw_, self.raw_, alpha, frozen=frozen)
         self.base_resid_ = ewma_update(self.base_resid_, self.resid_, alpha, frozen=frozen)
         ready = np.flatnonzero(self.active_)
@@ -259,23 +270,27 @@ class ThermalDetector(Detector):
             "taken from a generic default (Hopper SXM); peer comparisons are unaffected",
             {"models": list(self.limits_.unknown)}, notice=True, source=self.name)]
 
-    def _throttle_point(self, tick: Tick, temp: F64, power: F64,
-                        throttling: npt.NDArray[np.bool_], dt: float) -> list[Candidate]:
+    def _throttle_point(self, tick: Tick, temp_power: tuple[F64, F64],
+                        throttling: npt.NDArray[np.bool_], eligible: npt.NDArray[np.bool_],
+                        dt: float) -> list[Candidate]:
         """A GPU throttling for heat at much lower clock and power than its node's peers.
 
         Once a GPU reaches its thermal limit its temperature stops rising and
         its clock and power drop instead; inside a cooling domain that is itself
         failing, every GPU nears that limit, so a GPU with a bad thermal
         interface shows as the one drawing far less power at a lower clock
-        than its node's peers at no lower temperature (power falls with the
-        thermal resistance: a peer-to-peer spread of a few percent becomes a
-        drop of a quarter or more). Ratios are smoothed over ~2 minutes: at
-        the hardware slowdown point clocks halve and recover from scrape to
-        scrape.
+        than its node's peers at a similar temperature (it may even read a
+        little cooler: its clock fell further). Power at the limit falls with
+        the thermal resistance, so a peer-to-peer spread of a few percent
+        becomes a drop of a quarter or more. Ratios are smoothed over ~3
+        minutes (at the hardware slowdown point clocks halve and recover from
+        scrape to scrape).
         """
         topo = tick.topology
+        temp, power = temp_power
         clock, _ = tick.fresh("DCGM_FI_DEV_SM_CLOCK")
-        hot = np.where(throttling | (temp >= self.limits_.max_operating_c - 1.0), 1.0, 0.0)
+        hot = np.where(eligible & (throttling | (temp >= self.limits_.max_operating_c - 1.0)),
+                       1.0, 0.0)
         out = []
         peers = {}
         for name, values in (("clock", clock), ("power", power), ("temp", temp)):
@@ -285,12 +300,17 @@ class ThermalDetector(Detector):
         now = np.vstack([power / peers["power"], clock / peers["clock"]])
         now[:, hot == 0] = np.nan  # judged only at the throttle point; else forgotten
         self.tp_ratio_ = np.where(hot > 0, ewma_update(self.tp_ratio_, now, alpha_for(
-            120.0, dt)), np.nan)
+            max(self.throttle_tau_s, 3.0 * tick.interval_s), dt)), np.nan)
         ratio_p, ratio_c = self.tp_ratio_
-        low = ((hot > 0) & (ratio_c <= 0.85) & (ratio_p <= 0.8)
-               & (temp >= peers["temp"] - 1.0))
+        low = ((hot > 0) & (ratio_c <= 1.0 - self.throttle_drop)
+               & (ratio_p <= 1.0 - self.throttle_drop)
+               & (temp >= peers["temp"] - 5.0)
+               # a GPU that always ran hotter than its peers (its interface or place)
+               # is expected to shed less at the limit; a newly bad one is not
+               & (np.nan_to_num(self.base_raw_) < self.usual_hot_c))
         self.throttle_since_ = sustained(self.throttle_since_, low, tick.data_t_s)
-        ready = np.flatnonzero(low & (tick.t_s - self.throttle_since_ >= self.persist_s))
+        need_s = max(self.throttle_persist_s, 2.0 * tick.interval_s)
+        ready = np.flatnonzero(low & (tick.t_s - self.throttle_since_ >= need_s))
         for g in ready:
             name = topo.gpu_name(int(g))
             out.append(Candidate(

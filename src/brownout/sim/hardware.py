@@ -16,7 +16,13 @@ import numpy.typing as npt
 from brownout.sim import fabric, physics
 from brownout.sim.effects import Effects
 from brownout.sim.physics import GpuModel
-from brownout.telemetry.metrics import HW_POWER_BRAKE, HW_THERMAL, SW_POWER_CAP, SW_THERMAL
+from brownout.telemetry.metrics import (
+    HW_POWER_BRAKE,
+    HW_SLOWDOWN,
+    HW_THERMAL,
+    SW_POWER_CAP,
+    SW_THERMAL,
+)
 from brownout.topology.model import Topology
 
 F64 = npt.NDArray[np.float64]
@@ -80,12 +86,38 @@ def gpu_tick(st: GpuState, model: GpuModel, e: Effects, *, demand: F64, dyn_w: F
     reasons = np.where(st.busy, reasons, reasons & ~SW_POWER_CAP | GPU_IDLE_BIT)
     st.power_w = physics.power_w(model, util, clock, dyn_w, st.temp_c)
     # the die's rise above its coolant follows the RC model; the coolant moves it directly
-    st.rise_c = physics.thermal_step(model, st.rise_c, np.zeros_like(st.rise_c), st.power_w,
+    rise0 = st.rise_c
+    st.rise_c = physics.thermal_step(model, rise0, np.zeros_like(rise0), st.power_w,
                                      r_th=r_th * e.gpu_rth_mult, dt_s=dt_s)
+    clock, reasons = _protect(st, model, (util, clock, reasons), rise0=rise0, dyn_w=dyn_w,
+                              r_th=r_th * e.gpu_rth_mult, dt_s=dt_s)
     st.temp_c = st.inlet_c + st.rise_c
     st.shut_down |= st.temp_c >= model.shutdown_c
     st.clock_frac, st.reasons, st.util = clock, reasons, util
     _gpu_counters(st, e, dt_s, rng)
+
+
+def _protect(st: GpuState, model: GpuModel, now: tuple[F64, F64, I64], *, rise0: F64,
+             dyn_w: F64, r_th: F64, dt_s: float) -> tuple[F64, I64]:
+    """Hardware slowdown reacts within milliseconds, not at the end of a tick.
+
+    A GPU whose die would pass its shutdown temperature within this tick at
+    its current clock is held by the hardware slowdown instead (clock halved,
+    up to three times); only a GPU that still cannot be held shuts down.
+    Without this the tick's length, not the cooling, would decide shutdowns.
+    """
+    util, clock, reasons = now
+    for _ in range(3):
+        over = st.inlet_c + st.rise_c >= model.shutdown_c - 0.5
+        if not over.any():
+            break
+        clock = np.where(over, clock * 0.5, clock)
+        reasons = np.where(over, reasons | HW_THERMAL | HW_SLOWDOWN, reasons)
+        st.power_w = np.where(over, physics.power_w(model, util, clock, dyn_w, st.temp_c),
+                              st.power_w)
+        st.rise_c = np.where(over, physics.thermal_step(
+            model, rise0, np.zeros_like(rise0), st.power_w, r_th=r_th, dt_s=dt_s), st.rise_c)
+    return clock, reasons
 
 
 def settle(st: GpuState, model: GpuModel, demand: F64, dyn_w: F64, r_th: F64) -> None:
