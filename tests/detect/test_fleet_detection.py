@@ -22,7 +22,7 @@ def run(seed: int, faults: list[dict[str, Any]], confounders: list[dict[str, Any
             Simulation, FindingsFile]:
     doc = {"name": "fleet", "cluster": {"nodes": 16, "layout": "tor", "racks_per_cooling": 1,
                                         "gpu_model": model},
-           "duration_min": 40, "scrape_interval_s": scrape_s,
+           "duration_min": 30, "scrape_interval_s": scrape_s,
            "telemetry": {"profiling": False, **HETERO},
            "jobs": [{"name": "a", "nodes": 7, "compute_s": 4.0},
                     {"name": "b", "nodes": 7, "compute_s": 11.0}],
@@ -32,15 +32,15 @@ def run(seed: int, faults: list[dict[str, Any]], confounders: list[dict[str, Any
     return sim, replay(sim.topology, sim.frame(), sim.steps())
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
+@pytest.mark.parametrize("seed", [11, 12])
 def test_a_loop_that_always_runs_warmer_is_not_a_cooling_fault(seed: int) -> None:
-    confs = [{"kind": "warm_loop"}, {"kind": "job_restarts", "count": 2, "at_min": [8, 30]},
-             {"kind": "fleet_shift", "at_min": [10, 30]}]
+    confs = [{"kind": "warm_loop"}, {"kind": "job_restarts", "count": 2, "at_min": [8, 22]},
+             {"kind": "fleet_shift", "at_min": [10, 22]}]
     _, ff = run(seed, [], confs, model="NVIDIA A100-SXM4-80GB", scrape_s=15.0)
     assert [(f.kind, f.component) for f in ff.findings] == []
 
 
-@pytest.mark.parametrize("seed", [21, 22, 23])
+@pytest.mark.parametrize("seed", [21, 22])
 def test_bad_interface_inside_a_failing_domain_is_told_apart(seed: int) -> None:
     faults = [{"kind": "cooling_fault", "onset_min": [5, 6],
                "magnitude": {"inlet_rise_c": [14, 18], "tau_min": [4, 5]}},

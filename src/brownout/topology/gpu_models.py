@@ -58,25 +58,22 @@ class GpuSpec:
 
 
 # NVML thermal limits of Ampere and Hopper SXM parts, as nvidia-smi -q prints them
-_AMPERE_T = {"max_operating_c": 85.0, "slowdown_c": 89.0, "shutdown_c": 92.0}
-_HOPPER_T = {"max_operating_c": 87.0, "slowdown_c": 89.0, "shutdown_c": 92.0}
+_AMPERE_T = (85.0, 89.0, 92.0)  # max operating, slowdown, shutdown
+_HOPPER_T = (87.0, 89.0, 92.0)
 # Blackwell drivers print only margins to T.Limit (slowdown -2, shutdown -8 degC);
 # the absolute limit is not published: taken as Hopper's 87 degC.
-_BLACKWELL_T = {"max_operating_c": 87.0, "slowdown_c": 89.0, "shutdown_c": 95.0}
+_BLACKWELL_T = (87.0, 89.0, 95.0)
 
 TABLE: tuple[GpuSpec, ...] = (
     GpuSpec("A100-SXM4-40GB", "NVIDIA A100-SXM4-40GB", 400.0, 1410.0, 210.0,
-            memory_gb=40.0, **_AMPERE_T),
+            *_AMPERE_T, memory_gb=40.0),
     GpuSpec("A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB", 400.0, 1410.0, 210.0,
-            memory_gb=80.0, **_AMPERE_T),
+            *_AMPERE_T, memory_gb=80.0),
     GpuSpec("H100-SXM-80GB", "NVIDIA H100 80GB HBM3", 700.0, 1980.0, 345.0,
-            memory_gb=80.0, **_HOPPER_T),
-    GpuSpec("H200-SXM-141GB", "NVIDIA H200", 700.0, 1980.0, 345.0, memory_gb=141.0,
-            **_HOPPER_T),
-    GpuSpec("B200-SXM-180GB", "NVIDIA B200", 1000.0, 1980.0, 345.0, memory_gb=180.0,
-            **_BLACKWELL_T),
-    GpuSpec("GB200-186GB", "NVIDIA GB200", 1200.0, 2112.0, 345.0, memory_gb=186.0,
-            **_BLACKWELL_T),
+            *_HOPPER_T, memory_gb=80.0),
+    GpuSpec("H200-SXM-141GB", "NVIDIA H200", 700.0, 1980.0, 345.0, *_HOPPER_T, memory_gb=141.0),
+    GpuSpec("B200-SXM-180GB", "NVIDIA B200", 1000.0, 1980.0, 345.0, *_BLACKWELL_T, memory_gb=180.0),
+    GpuSpec("GB200-186GB", "NVIDIA GB200", 1200.0, 2112.0, 345.0, *_BLACKWELL_T, memory_gb=186.0),
 )
 BY_KEY: Mapping[str, GpuSpec] = {s.key: s for s in TABLE}
 GENERIC = replace(BY_KEY["H100-SXM-80GB"], key="generic", product="unknown", known=False)
