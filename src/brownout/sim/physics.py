@@ -11,8 +11,9 @@ Model (per GPU, each tick of ``dt_s`` seconds):
   position in the chassis);
 - throttling at the model's thresholds (H100: see brownout.topology.gpu_models):
   above the maximum operating temperature (87 °C) software thermal slowdown
-  trims clocks, 15 % per degree over (``SW_THERMAL``, steep enough that a GPU
-  settles there instead of bouncing off the hardware slowdown),
+  trims clocks, 15 % per degree over (``SW_THERMAL``; within a tick the
+  firmware's fast loop in :func:`brownout.sim.hardware.gpu_tick` holds a GPU
+  at its limit),
   at 89 °C the hardware halves them (``HW_THERMAL | HW_SLOWDOWN``), at 92 °C
   the GPU shuts down; demand above the 700 W cap lowers clocks until power
   fits (``SW_POWER_CAP``).
