@@ -23,6 +23,7 @@ from brownout.telemetry.frame import Frame
 from brownout.telemetry.problems import Problems
 from brownout.telemetry.skew import correct_skew, estimate_skew
 from brownout.telemetry.steps import StepRecords, read_steps
+from brownout.topology.gpu_models import with_observed_models
 from brownout.topology.model import Topology
 
 
@@ -73,11 +74,13 @@ def command(  # noqa: PLR0917 - click passes every option positionally
     if prometheus:
         frame = _prometheus_frame(prometheus, start, end, registry, problems)
     steps = read_steps(steps_path, topo, problems, strict) if steps_path else None
+    topo, model_diffs = with_observed_models(topo, registry.gpu_models)
     engine = Engine(topo, config=EngineConfig(tick_s=tick_s))
     engine.push(frame if (metrics or prometheus) else None, steps)
     result = engine.finish()
     problems.counter_resets += engine.state.counter_resets  # counted once, where rates are made
-    notices = _problem_notices(topo, problems, frame, steps) + _skew_notices(topo, skews, frame)
+    notices = (_problem_notices(topo, problems, frame, steps) + _skew_notices(topo, skews, frame)
+               + _model_notices(topo, model_diffs, frame))
     notices += _ledger_notices(topo, steps, result)
     result = FindingsFile(result.cluster, result.findings, result.notices + notices)
     if node_verdicts is not None:
@@ -192,6 +195,21 @@ def _skew_notices(topo: Topology, skews: np.ndarray, frame: Frame) -> tuple[Find
                     severity="minor", summary=f"{len(offsets)} node clock(s) off; samples "
                     f"re-aligned before detection: {listed}", evidence={"offset_s": offsets},
                     recommended_action="fix_telemetry"),)
+
+
+def _model_notices(topo: Topology, diffs: dict[str, tuple[str, str]], frame: Frame
+                   ) -> tuple[Finding, ...]:
+    """One notice when dcgm-exporter's modelName contradicts the topology's gpu_model."""
+    if not diffs:
+        return ()
+    listed = ", ".join(f"{n}: {a!r} -> {b!r}" for n, (a, b) in list(diffs.items())[:5])
+    t = frame.start_s if len(frame) else 0.0
+    return (Finding(id="n-gpu-model", kind="gpu_model_mismatch", component=topo.name,
+                    component_type="cluster", onset=t, detected_at=t, confidence=0.9,
+                    severity="minor", summary=f"{len(diffs)} node(s) report another GPU model "
+                    f"than the topology names; the reported one is used: {listed}",
+                    evidence={"nodes": {n: list(v) for n, v in diffs.items()}},
+                    recommended_action="investigate"),)
 
 
 def format_findings(ff: FindingsFile) -> str:

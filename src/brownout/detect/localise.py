@@ -29,6 +29,7 @@ Rules, applied to each tick's candidates over the topology:
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,7 @@ from brownout.detect.api import Candidate
 from brownout.detect.tick import Tick
 from brownout.telemetry.metrics import HW_THERMAL, SW_THERMAL
 from brownout.topology.component import ComponentRef
+from brownout.topology.gpu_models import gpu_limits
 from brownout.topology.model import Topology
 
 GPU_RANK = {"gpu_failed": 0, "gpu_overheating": 1, "gpu_degraded": 2}
@@ -67,6 +69,7 @@ class Localiser:
         self.thermal_memory_s = thermal_memory_s
         self._thermal_t = np.zeros(0)
         self._node_cooling = {n.name: n.cooling for n in topology.nodes}
+        self._max_operating_c = gpu_limits(topology).max_operating_c
 
     def _node(self, gpu: str) -> str:
         return ComponentRef.parse(gpu).host
@@ -87,6 +90,7 @@ class Localiser:
         cooling |= {comp for kind, comp in open_keys if kind == "cooling_fault"}
         found = [c for c in found if not self._in_cooling_fault(c, cooling)]
         found = self._thermal_symptoms(found, tick)
+        found = [c for c in found if not self._in_cooling_fault(c, cooling)]
         hot = {comp for kind, comp in open_keys if kind == "gpu_overheating"}
         found = [c for c in found if not (c.kind == "gpu_failed" and c.component in hot
                                           and "silent_s" in c.evidence)]
@@ -114,6 +118,11 @@ class Localiser:
         bits, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", 5 * tick.interval_s)
         now_hot = (np.nan_to_num(bits).astype(np.int64) & (SW_THERMAL | HW_THERMAL)) != 0
         self._thermal_t[now_hot] = tick.t_s
+        # a last reading at the model's throttle point counts as thermal too (a GPU
+        # can pass its limit and shut down between two scrapes)
+        temp, when = tick.value("DCGM_FI_DEV_GPU_TEMP")
+        at_limit = np.nan_to_num(temp) >= self._max_operating_c - 1.0
+        self._thermal_t[at_limit] = np.fmax(self._thermal_t[at_limit], when[at_limit])
         recent: npt.NDArray[np.bool_] = tick.t_s - self._thermal_t <= self.thermal_memory_s
         return recent
 
@@ -129,6 +138,8 @@ class Localiser:
                 g = topo.gpu_id(ref.host, ref.gpu if ref.gpu is not None else -1)
                 last = float(c.evidence.get("last_sample_at", tick.t_s))
                 if hot[g] or last - self._thermal_t[g] <= self.thermal_memory_s:
+                    if c.kind == "gpu_failed":
+                        out.append(self._shut_down_for_heat(c, g, hot))
                     continue
             if c.source == "stragglers" and c.kind == "host_straggler":
                 n = topo.node_index[c.component]
@@ -138,12 +149,27 @@ class Localiser:
             out.append(c)
         return out
 
+    def _shut_down_for_heat(self, c: Candidate, g: int, hot: npt.NDArray[np.bool_]
+                            ) -> Candidate:
+        """A GPU that throttled for heat and then vanished reached its thermal shutdown."""
+        topo = self.topology
+        n = int(topo.gpu_node[g])
+        lo, hi = int(topo.gpu_offset[n]), int(topo.gpu_offset[n + 1])
+        peers = (float(hot[lo:hi].sum()) - float(hot[g])) / max(hi - lo - 1, 1)
+        return replace(
+            c, kind="gpu_overheating", confidence=0.8, action="investigate",
+            summary=f"{c.component} throttled for heat, then went silent while its node "
+                    "still reports: a thermal shutdown",
+            evidence={**c.evidence, "thermal_shutdown": True, "thermal_bits": True,
+                      "node_peers_throttling": round(peers, 3)})
+
     def _in_cooling_fault(self, c: Candidate, cooling: set[str]) -> bool:
         if not cooling:
             return False
         if c.kind == "gpu_overheating":  # only a strong outlier is hot for its own reasons
-            alone = (c.evidence.get("thermal_bits")
-                     and float(c.evidence.get("node_peers_throttling", 1.0)) < 0.5)
+            alone = c.evidence.get("throttle_point") or (
+                c.evidence.get("thermal_bits")
+                and float(c.evidence.get("node_peers_throttling", 1.0)) < 0.5)
             return (self._node_cooling.get(self._node(c.component)) in cooling and not alone
                     and float(c.evidence.get("excess_c", 0.0)) < self.own_heat_c)
         if c.kind == "gpu_degraded" and c.source == "stragglers":

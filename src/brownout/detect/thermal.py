@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector, confidence_of, severity_of
+from brownout.detect.baselines import StateBaselines
 from brownout.detect.robust import (
     MAD_TO_SD,
     alpha_for,
@@ -32,6 +33,7 @@ from brownout.detect.robust import (
 )
 from brownout.detect.tick import Tick
 from brownout.telemetry.metrics import HW_THERMAL, SW_THERMAL
+from brownout.topology.gpu_models import gpu_limits
 
 F64 = npt.NDArray[np.float64]
 
@@ -58,6 +60,11 @@ class ThermalDetector(Detector):
             of the fleet's excesses (noisy sensors need more).
         domain_trend_c_per_min: a domain at 60 % of ``domain_c`` and rising this
             fast counts already (early warning).
+        throttle_drop: a GPU throttling for heat whose power and clock stay this
+            fraction below its node peers' sheds heat worse than they do ...
+        throttle_tau_s: ... smoothed over about this long (at least 3 scrapes) ...
+        throttle_persist_s: ... and held this long (at least 2 scrapes), unless
+            it usually runs this much hotter than its node peers (``usual_hot_c``).
     """
 
     name = "thermal"
@@ -68,7 +75,9 @@ class ThermalDetector(Detector):
                  domain_persist_s: float = 60.0, steady_tau_s: float = 90.0,
                  busy_fraction: float = 0.5, shift_window_s: float = 150.0,
                  single_domain_c: float = 4.0, z_min: float = 6.0,
-                 domain_trend_c_per_min: float = 0.8) -> None:
+                 domain_trend_c_per_min: float = 0.8, throttle_drop: float = 0.25,
+                 throttle_tau_s: float = 180.0, throttle_persist_s: float = 120.0,
+                 usual_hot_c: float = 4.0) -> None:
         self.hot_c = hot_c
         self.warn_c = warn_c
         self.trend_c_per_min = trend_c_per_min
@@ -84,6 +93,10 @@ class ThermalDetector(Detector):
         self.single_domain_c = single_domain_c
         self.z_min = z_min
         self.domain_trend_c_per_min = domain_trend_c_per_min
+        self.throttle_drop = throttle_drop
+        self.throttle_tau_s = throttle_tau_s
+        self.throttle_persist_s = throttle_persist_s
+        self.usual_hot_c = usual_hot_c
 
     def _init(self, tick: Tick) -> None:
         n, d = tick.topology.n_gpus, len(tick.topology.cooling_domains)
@@ -96,12 +109,15 @@ class ThermalDetector(Detector):
         self.hot_since_ = np.full(n, np.nan)
         self.onset_ = np.full(n, np.nan)
         self.active_ = np.zeros(n, dtype=bool)
-        self.dom_base_ = np.full((2, d), np.nan)
+        self.gpu_base_ = StateBaselines(n)
         self.dom_since_ = np.full(d, np.nan)
         self.warming_ = np.zeros(d, dtype=bool)
         self.dom_prev_ = np.full(d, np.nan)
         self.dom_trend_ = np.zeros(d)
         self.power_avg_ = np.full(n, np.nan)
+        self.limits_ = gpu_limits(tick.topology)
+        self.throttle_since_ = np.full(n, np.nan)
+        self.tp_ratio_ = np.full((2, n), np.nan)  # smoothed power and clock vs node peers
         self.hist_: list[tuple[float, F64]] = []  # (time, temperature where steady)
         self.pending_: tuple[float, float, float, F64] | None = None
         self.last_t_ = float("nan")
@@ -120,12 +136,14 @@ class ThermalDetector(Detector):
         level = temp - slope * np.nan_to_num(power - nanmedian(power))
         util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
         busy = (power >= self.busy_fraction * _p90(power)) & ~(util < 50.0)
-        out = self._fleet_shift(tick, temp, steady)
+        out = self._model_notice(tick)
+        out += self._fleet_shift(tick, temp, steady)
         bits_f, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
         throttling = (np.nan_to_num(bits_f).astype(np.int64) & (SW_THERMAL | HW_THERMAL)) != 0
         # judge GPUs at a steady load (a job starting heats GPUs at their own pace), or
         # already throttling for heat (their power swings with the throttle)
         out += self._gpus(tick, temp, level, busy & (steady | throttling), dt)
+        out += self._throttle_point(tick, (temp, power), throttling, busy, dt)
         out += self._domains(tick, np.where(steady, temp, np.nan), busy, dt)
         return out
 
@@ -160,7 +178,8 @@ class ThermalDetector(Detector):
             return []
         jump = float(np.median(ok))
         same_way = float(np.mean(np.sign(ok) == np.sign(jump)))
-        dom, _ = group_median(moved, tick.topology.gpu_cooling(), self.dom_base_.shape[1])
+        n_dom = len(tick.topology.cooling_domains)
+        dom, _ = group_median(moved, tick.topology.gpu_cooling(), n_dom)
         dom = dom[np.isfinite(dom)]
         if abs(jump) >= self.shift_c and same_way >= 0.8 and np.min(np.abs(dom)) >= (
                 self.shift_c / 2):
@@ -188,8 +207,8 @@ class ThermalDetector(Detector):
         if np.isfinite(total).sum() >= max(8, 0.5 * np.isfinite(before).sum()):
             jump = float(np.median(total[np.isfinite(total)]))
         # else the load changed meanwhile (a job stopped): the step as first measured stands
-        if self.dom_base_.shape[1] == 1:  # no peer domains: re-anchor the own past
-            self.dom_base_ = self.dom_base_ + jump
+        if len(tick.topology.cooling_domains) == 1:  # no peer domains: re-anchor the own past
+            self.gpu_base_.shift(jump)
         return [Candidate(
             "fleet_shift", tick.cluster, t0, 0.9, "minor", "investigate",
             f"every cooling domain's GPUs moved {jump:+.1f} degC within minutes at unchanged "
@@ -221,14 +240,15 @@ class ThermalDetector(Detector):
         keep = self.active_ & ((excess >= warn_c / 2) | ~np.isfinite(temp))
         self.active_ = new | keep
         alpha = alpha_for(self.tau_s, dt)
-        frozen = self.active_ | enter
+        frozen = self.active_ | enter | thermal_bits  # a clamped temperature is no usual place
         self.base_raw_ = ewma_update(self.base_raw_, self.raw_, alpha, frozen=frozen)
         self.base_resid_ = ewma_update(self.base_resid_, self.resid_, alpha, frozen=frozen)
         ready = np.flatnonzero(self.active_)
         return [Candidate(
             "gpu_overheating", topo.gpu_name(int(g)), float(self.onset_[g]),
             confidence_of(float(excess[g]), self.warn_c),
-            severity_of(float(temp[g]), 83.0, 87.0), "investigate",
+            severity_of(float(temp[g]), float(self.limits_.max_operating_c[g]) - 4.0,
+                        float(self.limits_.max_operating_c[g])), "investigate",
             f"{topo.gpu_name(int(g))} at {temp[g]:.1f} degC, {excess[g]:.1f} degC above its "
             f"usual place among its node's GPUs at similar power"
             + (f", rising {self.trend_[g]:.1f} degC/min" if self.trend_[g] > 0.3 else ""),
@@ -237,6 +257,75 @@ class ThermalDetector(Detector):
              "thermal_bits": bool(thermal_bits[g]),
              "node_peers_throttling": round(float(peers_bits[g]), 3)},
             source=self.name) for g in ready]
+
+    def _model_notice(self, tick: Tick) -> list[Candidate]:
+        """Once: the GPU models no table entry matches (their limits are a generic guess)."""
+        if not self.limits_.unknown or getattr(self, "noticed_", False):
+            return []
+        self.noticed_ = True
+        names = ", ".join(self.limits_.unknown)
+        return [Candidate(
+            "unknown_gpu_model", tick.cluster, tick.t_s, 0.9, "minor", "investigate",
+            f"GPU model(s) not in brownout's table: {names}; thermal limits and clocks are "
+            "taken from a generic default (Hopper SXM); peer comparisons are unaffected",
+            {"models": list(self.limits_.unknown)}, notice=True, source=self.name)]
+
+    def _throttle_point(self, tick: Tick, temp_power: tuple[F64, F64],
+                        throttling: npt.NDArray[np.bool_], eligible: npt.NDArray[np.bool_],
+                        dt: float) -> list[Candidate]:
+        """A GPU throttling for heat at much lower clock and power than its node's peers.
+
+        Once a GPU reaches its thermal limit its temperature stops rising and
+        its clock and power drop instead; inside a cooling domain that is itself
+        failing, every GPU nears that limit, so a GPU with a bad thermal
+        interface shows as the one drawing far less power at a lower clock
+        than its node's peers at a similar temperature (it may even read a
+        little cooler: its clock fell further). Power at the limit falls with
+        the thermal resistance, so a peer-to-peer spread of a few percent
+        becomes a drop of a quarter or more. Ratios are smoothed over ~3
+        minutes (at the hardware slowdown point clocks halve and recover from
+        scrape to scrape).
+        """
+        topo = tick.topology
+        temp, power = temp_power
+        clock, _ = tick.fresh("DCGM_FI_DEV_SM_CLOCK")
+        hot = np.where(eligible & (throttling | (temp >= self.limits_.max_operating_c - 1.0)),
+                       1.0, 0.0)
+        out = []
+        peers = {}
+        for name, values in (("clock", clock), ("power", power), ("temp", temp)):
+            med, cnt = group_median(values, topo.gpu_node, topo.n_nodes)
+            med[cnt < 4] = np.nan
+            peers[name] = med[topo.gpu_node]
+        now = np.vstack([power / peers["power"], clock / peers["clock"]])
+        now[:, hot == 0] = np.nan  # judged only at the throttle point; else forgotten
+        self.tp_ratio_ = np.where(hot > 0, ewma_update(self.tp_ratio_, now, alpha_for(
+            max(self.throttle_tau_s, 3.0 * tick.interval_s), dt)), np.nan)
+        ratio_p, ratio_c = self.tp_ratio_
+        low = ((hot > 0) & (ratio_c <= 1.0 - self.throttle_drop)
+               & (ratio_p <= 1.0 - self.throttle_drop)
+               & (temp >= peers["temp"] - 5.0)
+               # a GPU that always ran hotter than its peers (its interface or place)
+               # is expected to shed less at the limit; a newly bad one is not
+               & (np.nan_to_num(self.base_raw_) < self.usual_hot_c))
+        self.throttle_since_ = sustained(self.throttle_since_, low, tick.data_t_s)
+        need_s = max(self.throttle_persist_s, 2.0 * tick.interval_s)
+        ready = np.flatnonzero(low & (tick.t_s - self.throttle_since_ >= need_s))
+        for g in ready:
+            name = topo.gpu_name(int(g))
+            out.append(Candidate(
+                "gpu_overheating", name, float(self.throttle_since_[g]),
+                confidence_of(1.0 - float(ratio_p[g]), 0.2),
+                severity_of(float(temp[g]), float(self.limits_.max_operating_c[g]) - 4.0,
+                            float(self.limits_.max_operating_c[g])), "investigate",
+                f"{name} throttling for heat at {temp[g]:.0f} degC with {ratio_p[g]:.0%} of its "
+                f"node peers' power and {ratio_c[g]:.0%} of their clock: it sheds heat worse "
+                "than its peers (thermal interface, airflow)",
+                {"temp_c": round(float(temp[g]), 1), "power_ratio": round(float(ratio_p[g]), 3),
+                 "clock_ratio": round(float(ratio_c[g]), 3), "throttle_point": True,
+                 "thermal_bits": bool(throttling[g])},
+                source=self.name))
+        return out
 
     def _excess(self, tick: Tick, temp: F64, level: F64, busy: npt.NDArray[np.bool_]) -> F64:
         """How much hotter than usual each busy GPU is among its node's GPUs.
@@ -260,39 +349,32 @@ class ThermalDetector(Detector):
 
     def _domains(self, tick: Tick, temp: F64, busy: npt.NDArray[np.bool_], dt: float
                  ) -> list[Candidate]:
-        """Each domain's temperature against the other domains', and that against its past.
+        """Each domain's move from its GPUs' own past, against the other domains' moves.
 
-        Busy and idle GPUs are judged apart (a job starting or stopping in one
-        domain must not look like its coolant warming). Without peer domains
-        the own past alone is the reference (re-anchored after a confirmed
-        shift).
+        Every steady GPU is compared with its own baseline for its load state
+        (see :mod:`brownout.detect.baselines`); a domain's excess is the median
+        of its GPUs' deviations minus the median of the other domains' (a
+        facility change or diurnal drift moves all of them). Without peer
+        domains the own past alone is the reference (re-anchored after a
+        confirmed shift).
         """
         topo = tick.topology
         dom_of = topo.gpu_cooling()
         n_dom = len(topo.cooling_domains)
-        excess = np.full((2, n_dom), np.nan)
-        warm = np.zeros(n_dom)
         need = self.domain_c if n_dom > 1 else self.single_domain_c
-        alpha = alpha_for(self.tau_s, dt)
-        for cls, mask in enumerate((busy, ~busy)):
-            values = np.where(mask, temp, np.nan)
-            lvl, cnt = group_median(values, dom_of, n_dom)
-            lvl[cnt < 4] = np.nan
-            # a failing domain is no reference, unless most of them move: then it is the fleet
-            few = self.warming_.sum() <= max(1, 0.25 * n_dom)
-            peers = np.where(self.warming_ & few, np.nan, lvl)
-            ref = others_median(peers, np.arange(n_dom), n_dom) if n_dom >= 2 else np.zeros(
-                n_dom)
-            rel = lvl - ref  # the domain against the others at the same load ...
-            base = np.where(np.isfinite(self.dom_base_[cls]), self.dom_base_[cls], rel)
-            excess[cls] = rel - base  # ... and against its past
-            gpu_rel = values - (ref + base)[dom_of]
-            frac = _fraction(gpu_rel >= need / 2, np.isfinite(gpu_rel), dom_of, n_dom)
-            warm = np.where(np.isfinite(excess[cls]) & (warm == 0), frac, warm)
-            self.dom_base_[cls] = ewma_update(self.dom_base_[cls], rel, alpha,
-                                              frozen=excess[cls] >= need)
-        ex = np.where(np.isfinite(excess[0]), excess[0], excess[1])
-        self.warming_ = ex >= need / 2
+        dev = self.gpu_base_.deviation(temp, busy)
+        lvl, cnt = group_median(dev, dom_of, n_dom)
+        lvl[cnt < 4] = np.nan
+        # a failing domain is no reference, unless most of them move: then it is the fleet
+        few = self.warming_.sum() <= max(1, 0.25 * n_dom)
+        peers = np.where(self.warming_ & few, np.nan, lvl)
+        ref = others_median(peers, np.arange(n_dom), n_dom) if n_dom >= 2 else np.zeros(n_dom)
+        ex = lvl - ref
+        gpu_rel = dev - ref[dom_of]
+        warm = _fraction(gpu_rel >= need / 2, np.isfinite(gpu_rel), dom_of, n_dom)
+        frozen = (np.nan_to_num(ex, nan=-np.inf) >= need / 2)[dom_of]
+        self.gpu_base_.update(temp, busy, frozen, alpha_for(self.tau_s, dt))
+        self.warming_ = np.nan_to_num(ex, nan=-np.inf) >= need / 2
         rate = np.nan_to_num(ex - self.dom_prev_) / max(dt, 1.0) * 60.0
         self.dom_trend_ = 0.7 * self.dom_trend_ + 0.3 * rate
         self.dom_prev_ = ex

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, dict[str, Range]] = {
     "power_cap": {"fraction": (0.05, 0.15), "dyn_mult": (1.12, 1.2)},
     "incast": {"duration_s": (10.0, 30.0), "wait_mult": (10.0, 40.0)},
     "nvlink_phase": {"duration_s": (300.0, 900.0), "traffic_mult": (0.25, 0.6)},
+    "warm_loop": {"delta_c": (3.0, 6.0)},
 }
 APP_XIDS = (13, 31, 43)
 
@@ -100,6 +101,9 @@ def _event(kind: str, at: float, p: dict[str, Range], cands: Candidates, *,
                 for g in sorted(picks)]
     if kind == "job_restarts" and jobs:
         return [Event(kind, at, at, -1, 0.0, jobs[int(rng.integers(len(jobs)))])]
+    if kind == "warm_loop":  # a loop or row that always runs warmer: static, from the start
+        return [Event(kind, -math.inf, math.inf, _pick(rng, cands.domains),
+                      _draw(rng, p["delta_c"]))]
     if kind == "incast":
         return [Event(kind, at, at + _draw(rng, p["duration_s"]), _pick(rng, leaves),
                       _draw(rng, p["wait_mult"]))]
@@ -132,6 +136,15 @@ def _instant(e: Effects, ev: Event) -> None:
         e.crashes.append((ev.target, ev.at_s))
     elif ev.kind == "exporter_restarts" and ev.index >= 0:
         e.counter_resets.append((ev.index, ev.at_s))
+
+
+def static_inlet_add(events: list[Event], n_domains: int) -> np.ndarray[Any, Any]:
+    """Per-domain inlet offset of the ``warm_loop`` confounder (degC, whole run)."""
+    add = np.zeros(n_domains)
+    for ev in events:
+        if ev.kind == "warm_loop" and ev.index >= 0:
+            add[ev.index] += ev.value
+    return add
 
 
 def static_power_mult(events: list[Event], n_gpus: int) -> np.ndarray[Any, Any]:

@@ -20,12 +20,12 @@ import numpy.typing as npt
 from brownout.clock import ManualClock
 from brownout.errors import InputError
 from brownout.findings import TruthFault
-from brownout.sim import confounders, faults, hangs, hardware, jobs, nvlink
+from brownout.sim import confounders, faults, fleet, hangs, hardware, jobs, nvlink
 from brownout.sim.effects import Effects
 from brownout.sim.fabric import build_port_map, gpu_link_factor, gpu_nic
 from brownout.sim.failure_tables import TABLES, fine_arrivals
 from brownout.sim.labels import build_labels
-from brownout.sim.physics import H100, compute_slowdown
+from brownout.sim.physics import compute_slowdown
 from brownout.sim.recording import Recording
 from brownout.sim.scenario import FaultSpec, Scenario
 from brownout.sim.snapshot import scrape
@@ -50,7 +50,8 @@ def build_topology(sc: Scenario) -> Topology:
     return generate_topology(sc.n_nodes, layout=sc.layout, name=sc.name,
                              gpus_per_node=sc.gpus_per_node, nodes_per_rack=sc.nodes_per_rack,
                              racks_per_cooling=sc.racks_per_cooling,
-                             nodes_per_rail_group=sc.nodes_per_rail_group)
+                             nodes_per_rail_group=sc.nodes_per_rail_group,
+                             gpu_model=sc.gpu_model)
 
 
 class Simulation:
@@ -69,7 +70,7 @@ class Simulation:
         self.rng = np.random.default_rng(self.seed)
         self.topology = topology or build_topology(scenario)
         self.clock = ManualClock(scenario.start_s)
-        self.model = H100
+        self.model = fleet.cluster_model(self.topology)
         self.ports = build_port_map(self.topology)
         self.labels = build_labels(self.topology, self.ports)
         self._routing = hardware.PortRouting.build(self.topology, self.ports)
@@ -90,11 +91,14 @@ class Simulation:
         g = topo.n_gpus
         self.inlet_base = rng.uniform(sc.inlet_c[0], sc.inlet_c[1], len(topo.cooling_domains))
         self.gpu_domain = topo.gpu_cooling()
-        self.r_th = self.model.r_th_c_per_w * rng.lognormal(0.0, 0.07, g)
+        self.r_th = self.model.r_th_c_per_w * rng.lognormal(0.0, sc.telemetry.r_th_sd, g)
         self.dyn_w = self.model.dynamic_w * (1.0 + rng.normal(0.0, 0.03, g))
         self.gpu_speed = rng.random(g)
-        self.gpu = hardware.GpuState.initial(self.model, self.inlet_base[self.gpu_domain],
-                                             self.r_th)
+        vrng = fleet.variant_rng(self.seed)
+        self.inlet_offset = fleet.node_inlet_offset(sc.telemetry, topo, vrng)
+        self.bias = fleet.TelemetryBias.draw(sc.telemetry, g, vrng)
+        self.gpu = hardware.GpuState.initial(
+            self.model, self.inlet_base[self.gpu_domain] + self.inlet_offset, self.r_th)
         self.net = hardware.NetState.initial(topo.n_nics, len(self.ports))
         self.effects = Effects.healthy(topo)
         self.drained = np.zeros(topo.n_nodes, bool)
@@ -140,6 +144,9 @@ class Simulation:
             n_gpus=topo.n_gpus, start_s=sc.start_s, rng=self.rng) + crashes
         self.events.sort(key=lambda ev: (ev.at_s, ev.kind, ev.index))
         self.dyn_w = self.dyn_w * confounders.static_power_mult(self.events, topo.n_gpus)
+        self.inlet_base = self.inlet_base + confounders.static_inlet_add(
+            self.events, len(topo.cooling_domains))
+        self.gpu.inlet_c = self.inlet_base[self.gpu_domain] + self.inlet_offset
         hardware.settle(self.gpu, self.model, self._demand(self.effects), self.dyn_w, self.r_th)
 
     def _table_failures(self) -> tuple[tuple[FaultSpec, ...], list[confounders.Event]]:
@@ -212,7 +219,8 @@ class Simulation:
         faults.apply_faults(e, self.faults, t1, self.dt_s, self.topology)
         confounders.apply_events(e, self.events, t1, self.dt_s)
         self._discrete(e, t0)
-        self.gpu.inlet_c = (self.inlet_base + e.domain_inlet_add)[self.gpu_domain]
+        self.gpu.inlet_c = ((self.inlet_base + e.domain_inlet_add)[self.gpu_domain]
+                            + self.inlet_offset)
         hardware.gpu_tick(self.gpu, self.model, e, demand=self._demand(e), dyn_w=self.dyn_w,
                           r_th=self.r_th, dt_s=self.dt_s, rng=self.rng)
         self._run_jobs(e, t0, t1)
@@ -331,6 +339,7 @@ class Simulation:
     def _scrape(self, t_s: float) -> None:
         silent = self.effects.node_silent
         gpu, nic, port = scrape(self, silent)
+        self.bias.apply(gpu)
         jit = self.rng.normal(0.0, 0.02, self.topology.n_nodes * 2 + len(self.topology.switches))
         n = self.topology.n_nodes
         stamps = (np.round(t_s + self._phase[0] + jit[:n], 3),

@@ -197,6 +197,8 @@ def sample_faults(specs: tuple[FaultSpec, ...], topo: Topology, cands: Candidate
     used: set[tuple[str, int]] = set()
     used_nodes: set[int] = set()
     for spec in specs:
+        if spec.placement:
+            continue  # placed relative to other faults, below
         ctype = KINDS[spec.kind]
         n = len(spec.components) or spec.count
         for k in range(n):
@@ -208,7 +210,28 @@ def sample_faults(specs: tuple[FaultSpec, ...], topo: Topology, cands: Candidate
             used.add((ctype, idx))
             used_nodes.add(_node_of(topo, ctype, idx))
             out.append(_one(spec, topo, ctype, idx, start_s=start_s, rng=rng))
+    for spec in specs:
+        if spec.placement:
+            out.extend(_in_failing_cooling(spec, topo, cands, out, rng, used=used))
     return sorted(out, key=lambda f: (f.onset_s, f.component))
+
+
+def _in_failing_cooling(spec: FaultSpec, topo: Topology, cands: Candidates,
+                        placed: list[Fault], rng: np.random.Generator, *,
+                        used: set[tuple[str, int]]) -> list[Fault]:
+    """GPU faults inside domains with a cooling fault, onset counted from that fault's."""
+    cooling = [f for f in placed if f.kind == "cooling_fault"]
+    if KINDS[spec.kind] != "gpu" or not cooling:
+        raise InputError(f"fault {spec.kind}: placement {spec.placement} needs a GPU fault "
+                         "kind and a cooling_fault in the same scenario")
+    out = []
+    for _ in range(spec.count):
+        dom = cooling[int(rng.integers(len(cooling)))]
+        pool = cands.gpus[topo.gpu_cooling()[cands.gpus] == dom.index]
+        idx = _choose(rng, topo, "gpu", pool, used=used, used_nodes=set())
+        used.add(("gpu", idx))
+        out.append(_one(spec, topo, "gpu", idx, start_s=dom.onset_s, rng=rng))
+    return out
 
 
 def _one(spec: FaultSpec, topo: Topology, ctype: str, idx: int, *, start_s: float,

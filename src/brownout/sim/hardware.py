@@ -8,6 +8,7 @@ Both advance with vectorised numpy over all GPUs / NICs / ports, and both can
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,13 @@ import numpy.typing as npt
 from brownout.sim import fabric, physics
 from brownout.sim.effects import Effects
 from brownout.sim.physics import GpuModel
-from brownout.telemetry.metrics import HW_POWER_BRAKE, HW_THERMAL, SW_POWER_CAP, SW_THERMAL
+from brownout.telemetry.metrics import (
+    HW_POWER_BRAKE,
+    HW_SLOWDOWN,
+    HW_THERMAL,
+    SW_POWER_CAP,
+    SW_THERMAL,
+)
 from brownout.topology.model import Topology
 
 F64 = npt.NDArray[np.float64]
@@ -80,12 +87,48 @@ def gpu_tick(st: GpuState, model: GpuModel, e: Effects, *, demand: F64, dyn_w: F
     reasons = np.where(st.busy, reasons, reasons & ~SW_POWER_CAP | GPU_IDLE_BIT)
     st.power_w = physics.power_w(model, util, clock, dyn_w, st.temp_c)
     # the die's rise above its coolant follows the RC model; the coolant moves it directly
-    st.rise_c = physics.thermal_step(model, st.rise_c, np.zeros_like(st.rise_c), st.power_w,
+    rise0 = st.rise_c
+    st.rise_c = physics.thermal_step(model, rise0, np.zeros_like(rise0), st.power_w,
                                      r_th=r_th * e.gpu_rth_mult, dt_s=dt_s)
+    clock, reasons = _protect(st, model, (util, clock, reasons), rise0=rise0, dyn_w=dyn_w,
+                              r_th=r_th * e.gpu_rth_mult, dt_s=dt_s)
     st.temp_c = st.inlet_c + st.rise_c
     st.shut_down |= st.temp_c >= model.shutdown_c
     st.clock_frac, st.reasons, st.util = clock, reasons, util
     _gpu_counters(st, e, dt_s, rng)
+
+
+def _protect(st: GpuState, model: GpuModel, now: tuple[F64, F64, I64], *, rise0: F64,
+             dyn_w: F64, r_th: F64, dt_s: float) -> tuple[F64, I64]:
+    """Thermal slowdown reacts within milliseconds, not at the end of a tick.
+
+    A GPU whose die would end this tick above its maximum operating
+    temperature at its current clock is held there instead: its clock drops
+    to what keeps the die half a degree over that temperature at the end of
+    the tick (the firmware's fast loop; ``SW_THERMAL``, and the hardware
+    slowdown bits when the clock falls below half). So a badly cooled GPU sits
+    at its limit with low clock and power, as real ones do, rather than
+    bouncing between full clock and a tick-long halving; only a GPU that
+    cannot be held even at the lowest clock heats on (and may shut down).
+    """
+    util, clock, reasons = now
+    limit = model.max_operating_c + 0.5
+    over = (st.inlet_c + st.rise_c > limit) & (util > 0)
+    if not over.any():
+        return clock, reasons
+    decay = math.exp(-dt_s / model.tau_s)
+    aim = limit - st.inlet_c  # the rise that ends the tick at the limit
+    power = (aim - rise0 * decay) / (np.maximum(r_th, 1e-6) * (1.0 - decay))
+    dyn = power - model.idle_w - physics.leakage_w(model, st.temp_c)
+    frac = np.power(np.clip(dyn / np.maximum(util * dyn_w, 1.0), 0.0, 1.0),
+                    1.0 / model.clock_power_exp)
+    held = np.where(over, np.clip(np.minimum(clock, frac), 0.1, 1.0), clock)
+    reasons = np.where(over, reasons | SW_THERMAL, reasons)
+    reasons = np.where(over & (held < 0.5), reasons | HW_THERMAL | HW_SLOWDOWN, reasons)
+    st.power_w = np.where(over, physics.power_w(model, util, held, dyn_w, st.temp_c), st.power_w)
+    st.rise_c = np.where(over, physics.thermal_step(
+        model, rise0, np.zeros_like(rise0), st.power_w, r_th=r_th, dt_s=dt_s), st.rise_c)
+    return held, reasons
 
 
 def settle(st: GpuState, model: GpuModel, demand: F64, dyn_w: F64, r_th: F64) -> None:

@@ -9,8 +9,11 @@ Model (per GPU, each tick of ``dt_s`` seconds):
   toward ``power * r_th`` with time constant ``tau_s`` (so T = inlet + rise
   never falls below the inlet); ``r_th`` varies per GPU (thermal interface,
   position in the chassis);
-- throttling with the real H100 thresholds: above the maximum operating
-  temperature (87 °C) software thermal slowdown trims clocks (``SW_THERMAL``),
+- throttling at the model's thresholds (H100: see brownout.topology.gpu_models):
+  above the maximum operating temperature (87 °C) software thermal slowdown
+  trims clocks, 15 % per degree over (``SW_THERMAL``; within a tick the
+  firmware's fast loop in :func:`brownout.sim.hardware.gpu_tick` holds a GPU
+  at its limit),
   at 89 °C the hardware halves them (``HW_THERMAL | HW_SLOWDOWN``), at 92 °C
   the GPU shuts down; demand above the 700 W cap lowers clocks until power
   fits (``SW_POWER_CAP``).
@@ -48,6 +51,7 @@ class GpuModel:
     tau_s: float = 45.0
     r_th_c_per_w: float = 0.062
     mem_bound_frac: float = 0.2
+    sw_thermal_gain_per_c: float = 0.15
 
 
 H100 = GpuModel()
@@ -77,7 +81,8 @@ def throttle(model: GpuModel, temp_c: F64, util: F64, dynamic_w: F64,
     reasons = np.zeros(temp_c.shape, np.int64)
     over = temp_c - model.max_operating_c
     sw_t = over >= 0.0
-    clock = np.where(sw_t, np.clip(1.0 - 0.08 * (over + 1.0), 0.35, 1.0), 1.0)
+    clock = np.where(sw_t, np.clip(1.0 - model.sw_thermal_gain_per_c * (over + 1.0), 0.35, 1.0),
+                     1.0)
     reasons[sw_t] |= SW_THERMAL
     hw_t = temp_c >= model.slowdown_c
     clock = np.where(hw_t, np.minimum(clock, 0.5), clock)

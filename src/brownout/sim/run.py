@@ -59,7 +59,8 @@ def write_fine(result: SimResult, out: Path, progress: Progress | None = None, *
     names = {"app_xids": [result.topology.gpu_name(g) for g in range(result.topology.n_gpus)],
              "exporter_restarts": [n.name for n in result.topology.nodes],
              "incast": [s.name for s in result.topology.switches],
-             "power_cap": [result.topology.gpu_name(g) for g in range(result.topology.n_gpus)]}
+             "power_cap": [result.topology.gpu_name(g) for g in range(result.topology.n_gpus)],
+             "warm_loop": list(result.topology.cooling_domains)}
     names.update({k: [] for k in ("fleet_shift", "diurnal", "job_restarts", "nvlink_phase")})
     output.write_jsonl([ev.to_json(names) for ev in sim.events], out / "confounders.jsonl")
     output.write_json(result.summary, out / "summary.json")

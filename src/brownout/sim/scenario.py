@@ -22,8 +22,9 @@ Range = tuple[float, float]
 MODES = ("fine", "coarse")
 CONFOUNDERS = (
     "fleet_shift", "app_xids", "exporter_restarts", "power_cap", "diurnal",
-    "job_restarts", "incast", "idle_nodes", "nvlink_phase",
+    "job_restarts", "incast", "idle_nodes", "nvlink_phase", "warm_loop",
 )
+PLACEMENTS = ("", "failing_cooling")
 VARIANTS: dict[str, tuple[str, ...]] = {
     "gpu_failed": ("xid79", "xid48", "xid95", "xid119", "xid64"),
     "gpu_degraded": ("clock_cap", "power_brake", "ecc_storm", "pcie_replays"),
@@ -78,6 +79,9 @@ class FaultSpec:
         onset_s: window the onset is drawn from, seconds after the start.
         duration_s: repair after this long; None means never repaired.
         magnitude: named ranges, by kind (see docs/simulator.md).
+        placement: "" (anywhere in use) or ``failing_cooling`` (a GPU of a domain with a
+            ``cooling_fault`` of this scenario; ``onset_s`` then counts from that
+            fault's onset).
     """
 
     kind: str
@@ -87,6 +91,26 @@ class FaultSpec:
     onset_s: Range = (600.0, 1800.0)
     duration_s: Range | None = None
     magnitude: Mapping[str, Range] = field(default_factory=dict)
+    placement: str = ""
+
+
+@dataclass(frozen=True)
+class TelemetrySpec:
+    """How the cluster's exporters report (fleet variants; see docs/simulator.md).
+
+    Attributes:
+        profiling: whether DCGM profiling fields (``DCGM_FI_PROF_*``) are exported.
+        temp_sd_c: per-GPU static temperature sensor offset (standard deviation, degC).
+        power_sd: per-GPU static power reading scale error (standard deviation, fraction).
+        inlet_sd_c: per-node static inlet offset (position in the rack; degC).
+        r_th_sd: per-GPU spread of thermal resistance (lognormal sigma; default 0.07).
+    """
+
+    profiling: bool = True
+    temp_sd_c: float = 0.0
+    power_sd: float = 0.0
+    inlet_sd_c: float = 0.0
+    r_th_sd: float = 0.07
 
 
 @dataclass(frozen=True)
@@ -153,6 +177,8 @@ class Scenario:
     failure_trace: tuple[TraceEntry, ...] = ()
     failure_rate_mult: float = 1.0
     source: str = "<scenario>"
+    gpu_model: str = "NVIDIA H100 80GB HBM3"
+    telemetry: TelemetrySpec = TelemetrySpec()
 
 
 # ------------------------------------------------------------------ parsing
@@ -178,7 +204,7 @@ def _job(raw: Any, where: str, i: int) -> JobSpec:
 def _fault(raw: Any, where: str, i: int) -> FaultSpec:
     d = Doc(raw, where, f"faults[{i}]").only(
         "kind", "count", "component", "components", "variant", "onset_s", "onset_min",
-        "duration_s", "duration_min", "magnitude")
+        "duration_s", "duration_min", "magnitude", "placement")
     kind = d.text("kind", None, tuple(KINDS))
     if kind is None:
         raise d.fail("kind", "is required")
@@ -190,7 +216,20 @@ def _fault(raw: Any, where: str, i: int) -> FaultSpec:
         kind=kind, count=d.integer("count", 1), components=tuple(comps), variant=variant,
         onset_s=d.seconds("onset", (600.0, 1800.0)) or (600.0, 1800.0),
         duration_s=d.seconds("duration", None), magnitude=d.ranges("magnitude"),
+        placement=d.text("placement", "", PLACEMENTS) or "",
     )
+
+
+def _telemetry(raw: Any, where: str) -> TelemetrySpec:
+    d = Doc(raw or {}, where, "telemetry").only(
+        "profiling", "temp_sd_c", "power_sd", "inlet_sd_c", "r_th_sd")
+    prof = d.raw.get("profiling", True)
+    if not isinstance(prof, bool):
+        raise d.fail("profiling", f"must be true or false, got {prof!r}")
+    return TelemetrySpec(profiling=prof, temp_sd_c=d.num("temp_sd_c", 0.0, positive=False),
+                         power_sd=d.num("power_sd", 0.0, positive=False),
+                         inlet_sd_c=d.num("inlet_sd_c", 0.0, positive=False),
+                         r_th_sd=d.num("r_th_sd", 0.07, positive=False))
 
 
 def _confounder(raw: Any, where: str, i: int) -> ConfounderSpec:
@@ -228,10 +267,10 @@ def scenario_from_dict(raw: Any, where: str = "<scenario>") -> Scenario:
     d = Doc(raw, where, "scenario").only(
         "name", "description", "mode", "seed", "cluster", "start", "duration_s", "duration_min",
         "duration_days", "scrape_interval_s", "tick_s", "jobs", "faults", "confounders",
-        "failure_table", "failure_trace", "failure_rate_mult")
+        "failure_table", "failure_trace", "failure_rate_mult", "telemetry")
     cl = Doc(raw.get("cluster") or {}, where, "cluster").only(
         "nodes", "layout", "topology", "gpus_per_node", "nodes_per_rack", "racks_per_cooling",
-        "nodes_per_rail_group", "inlet_c")
+        "nodes_per_rail_group", "inlet_c", "gpu_model")
     if "duration_days" in raw:
         days = d.num("duration_days", 1.0)
         raw = {**raw, "duration_s": days * 86400.0}
@@ -257,7 +296,8 @@ def scenario_from_dict(raw: Any, where: str = "<scenario>") -> Scenario:
         failure_table=d.text("failure_table", None),
         failure_rate_mult=d.num("failure_rate_mult", 1.0),
         failure_trace=tuple(_trace(t, where, i) for i, t in enumerate(d.items("failure_trace"))),
-        source=where,
+        source=where, gpu_model=cl.text("gpu_model", "NVIDIA H100 80GB HBM3") or "",
+        telemetry=_telemetry(raw.get("telemetry"), where),
     )
 
 

@@ -36,6 +36,7 @@ class SeriesRegistry:
         self._rows: list[tuple[int, int, int, int, int]] = []
         self.unknown_nodes: Counter[str] = Counter()
         self.unknown_components: Counter[str] = Counter()
+        self.gpu_models: dict[int, str] = {}  # node index -> dcgm-exporter's modelName
         self._table: SeriesTable | None = None
 
     def __len__(self) -> int:
@@ -107,6 +108,8 @@ class SeriesRegistry:
             if g < 0:
                 self.unknown_components[f"{host}/gpu{gpu}"] += 1
                 return None
+            if labels.get("modelName"):
+                self.gpu_models.setdefault(n, labels["modelName"])
             return g, -1, n
         dev = labels.get("device", "")
         nic = topo.nic_index.get((n, dev))
