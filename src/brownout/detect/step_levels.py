@@ -80,8 +80,10 @@ def _peer_ratio(group: I64, compute_s: F64) -> F64:
     return out
 
 
-def recent_window(key: I64, ts: F64, t_s: float, recent_s: float, min_records: int) -> B:
-    """Records of the last ``recent_s`` seconds, or each key's last ``min_records``."""
+def recent_window(key: I64, ts: F64, t_s: float, recent_s: float, min_records: int,
+                  *, max_records: int | None = None) -> B:
+    """Records of the last ``recent_s`` seconds, or each key's last ``min_records``;
+    never more than each key's last ``max_records`` (when given)."""
     n = key.shape[0]
     if n == 0:
         return np.zeros(0, dtype=bool)
@@ -92,7 +94,12 @@ def recent_window(key: I64, ts: F64, t_s: float, recent_s: float, min_records: i
     from_end = np.arange(n) - start  # 0 = the key's latest record
     use = np.empty(n, dtype=bool)
     use[order] = from_end < min_records
-    return use | (ts > t_s - recent_s)
+    use |= ts > t_s - recent_s
+    if max_records is not None:
+        cap = np.empty(n, dtype=bool)
+        cap[order] = from_end < max_records
+        use &= cap
+    return use
 
 
 def epochs(key: I64, step: I64, last_step: dict[int, tuple[int, int]]) -> I64:

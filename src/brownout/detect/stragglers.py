@@ -81,6 +81,9 @@ class StragglerDetector(Detector):
     Args:
         window_s: step records kept (never fewer than ``keep_records`` per rank).
         keep_records: records per rank always kept, however old.
+        max_records: records per rank kept at most, however recent: at one-second
+            steps a 16,384-rank job writes 4.9 M records in ``window_s``, and the
+            levels need only the newest few dozen (``SCALES`` x ``min_records``).
         recent_s: a rank's level is its median ratio over this much recent time ...
         min_records: ... and over at least this many records (also the
             persistence in records).
@@ -105,6 +108,7 @@ class StragglerDetector(Detector):
     needs_metrics = False
 
     def __init__(self, *, window_s: float = 300.0, keep_records: int = 32,
+                 max_records: int = 96,
                  recent_s: float = 90.0, min_records: int = 7, abs_excess: float = 0.2,
                  static_excess: float = 0.15,
                  self_excess: float = 0.12, min_rel: float = 0.1,
@@ -114,6 +118,7 @@ class StragglerDetector(Detector):
                  tau_s: float = 3600.0) -> None:
         self.window_s = window_s
         self.keep_records = keep_records
+        self.max_records = max_records
         self.recent_s = recent_s
         self.min_records = min_records
         self.abs_excess = abs_excess
@@ -182,7 +187,8 @@ class StragglerDetector(Detector):
         if not b["ts"].size:
             return
         key = (b["job"].astype(np.int64) << 32) + b["rank"].astype(np.int64)
-        keep = recent_window(key, b["ts"], t_s, self.window_s, self.keep_records)
+        keep = recent_window(key, b["ts"], t_s, self.window_s, self.keep_records,
+                             max_records=self.max_records)
         if not keep.all():
             for c in COLS:
                 b[c] = b[c][keep]
