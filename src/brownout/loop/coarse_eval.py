@@ -62,6 +62,7 @@ from brownout.loop.coarse_physics import (
 )
 from brownout.loop.costs import EvalScenario
 from brownout.loop.detection_quality import Detection, load_detection
+from brownout.loop.figures import RunFigures
 from brownout.loop.restart_costs import (
     Knowledge,
     Moment,
@@ -117,7 +118,7 @@ class Counts:
 
 
 @dataclass
-class RunResult:
+class RunResult(RunFigures):
     """The ledger of one coarse run."""
 
     policy: str
@@ -134,18 +135,6 @@ class RunResult:
     ettr_series: list[tuple[float, float]] = field(default_factory=list)
     detection_delay_s: float = 0.0
     reroutes: int = 0
-
-    @property
-    def ettr(self) -> float:
-        return self.productive_s / self.wall_s
-
-    @property
-    def availability(self) -> float:
-        return 1.0 - self.lost_s["restart"] / self.wall_s
-
-    @property
-    def goodput_gpu_h(self) -> float:
-        return self.productive_s * self.gpus / 3600.0
 
     def to_json(self) -> dict[str, Any]:
         return {"policy": self.policy, "ettr": self.ettr, "availability": self.availability,

@@ -51,6 +51,7 @@ import numpy as np
 
 from brownout.loop.coarse_eval import POLICIES, REVIEW_S
 from brownout.loop.coarse_physics import DAY_S
+from brownout.loop.figures import RunFigures
 from brownout.loop.nvl72_scenario import RackScaleScenario
 from brownout.policy.rules import act_now_pays
 from brownout.recovery.domains import (
@@ -145,7 +146,7 @@ def expected_repair_s(sc: RackScaleScenario, transient: bool) -> float:
 
 
 @dataclass
-class RackResult:
+class RackResult(RunFigures):
     """The ledger of one run."""
 
     policy: str
@@ -156,18 +157,6 @@ class RackResult:
     counts: dict[str, int]
     series: list[tuple[float, float]] = field(default_factory=list)
     max_split_groups: int = 0
-
-    @property
-    def ettr(self) -> float:
-        return self.productive_s / self.wall_s
-
-    @property
-    def availability(self) -> float:
-        return 1.0 - self.lost_s["restart"] / self.wall_s
-
-    @property
-    def goodput_gpu_h(self) -> float:
-        return self.productive_s * self.gpus / 3600.0
 
     @property
     def interruptions(self) -> int:
