@@ -13,10 +13,10 @@ import copy
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+
+from support.json_api import JsonApiServer, Request
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s"
 
@@ -36,15 +36,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[k] = merge_patch(out.get(k), v)
     return out
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    content_type: str
-    body: Any
 
 
 @dataclass
@@ -107,46 +98,4 @@ class FakeApi:
         return 405, {"kind": "Status", "code": 405}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: FakeApi
-
-    def _serve(self) -> None:
-        url = urlparse(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        req = Request(self.command, url.path, parse_qs(url.query),
-                      self.headers.get("Content-Type", ""), json.loads(raw) if raw else None)
-        status, body = self.api.answer(req)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status == 429:
-            self.send_header("Retry-After", "10")
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = _serve  # noqa: N815 - http.server dispatches on these names
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        return
-
-
-class ReplayServer:
-    """Context manager: a FakeApi served on an ephemeral 127.0.0.1 port."""
-
-    def __init__(self, api: FakeApi) -> None:
-        handler = type("Handler", (_Handler,), {"api": api})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
-
-    def __enter__(self) -> ReplayServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+ReplayServer = JsonApiServer  # a FakeApi served on 127.0.0.1

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlparse
+
+from support.json_api import JsonApiServer, Request
 
 STRATEGIC = "application/strategic-merge-patch+json"
 _uids = itertools.count(1)
@@ -54,7 +53,8 @@ class NodeApi:
     def queue(self, method: str, path_part: str, status: int, body: dict[str, Any]) -> None:
         self.queued.append((method, path_part, status, body))
 
-    def answer(self, method: str, path: str, ctype: str, body: Any) -> tuple[int, Any]:
+    def answer(self, req: Request) -> tuple[int, Any]:
+        method, path, ctype, body = req.method, req.path, req.content_type, req.body
         with self.lock:
             self.requests.append((method, path, ctype, body))
             for i, (m, part, status, answer) in enumerate(self.queued):
@@ -110,44 +110,4 @@ class NodeApi:
         return 201, stored
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: NodeApi
-
-    def _serve(self) -> None:
-        url = urlparse(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        status, body = self.api.answer(self.command, url.path,
-                                       self.headers.get("Content-Type", ""),
-                                       json.loads(raw) if raw else None)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = _serve  # noqa: N815 - http.server dispatches on these names
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        return
-
-
-class NodeApiServer:
-    """Context manager: a :class:`NodeApi` on an ephemeral 127.0.0.1 port."""
-
-    def __init__(self, api: NodeApi) -> None:
-        handler = type("Handler", (_Handler,), {"api": api})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
-
-    def __enter__(self) -> NodeApiServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+NodeApiServer = JsonApiServer  # a NodeApi served on 127.0.0.1
