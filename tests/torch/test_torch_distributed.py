@@ -10,14 +10,12 @@ straggler detector must name rank 2's GPU on node n0003.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from gloo_ranks import free_port, run_ranks, train
 
 from brownout.telemetry.problems import Problems
 from brownout.telemetry.steps import StepRecords, read_steps
@@ -31,31 +29,8 @@ SLOW_RANK = 2
 SLOW_S = 0.04
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _train(timer: Any, model: Any, rank: int, ddp: bool) -> None:
-    import torch as th
-    import torch.distributed as dist
-
-    opt = th.optim.SGD(model.parameters(), lr=1e-3)
-    gen = th.Generator().manual_seed(rank)
-    for step in range(STEPS):
-        with timer.step(step):
-            loss = model(th.randn(64, 256, generator=gen)).pow(2).mean()
-            if rank == SLOW_RANK:
-                time.sleep(SLOW_S)  # a slow host: compute takes longer every step
-            loss.backward()
-            if not ddp:
-                with timer.comm():
-                    for p in model.parameters():
-                        dist.all_reduce(p.grad)
-            opt.step()
-            opt.zero_grad()
-    timer.close()
+    train(timer, model, rank, ddp=ddp, steps=STEPS, batch=(64, 256), slow=(SLOW_RANK, SLOW_S))
 
 
 def _worker(rank: int, port: int, log: str) -> None:
@@ -87,15 +62,9 @@ pytestmark = pytest.mark.slow  # four real gloo processes: ~30 s of setup
 
 @pytest.fixture(scope="module")
 def run_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch.multiprocessing as mp
-
     log = tmp_path_factory.mktemp("steps") / "steps.jsonl"
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    # fork shares the parent's torch import (seconds per rank); spawn when threads run,
-    # where forking is unsafe (and warned about by newer Pythons)
-    method = "fork" if threading.active_count() == 1 else "spawn"
-    mp.start_processes(_worker, args=(_free_port(), str(log)), nprocs=WORLD, join=True,
-                       start_method=method)
+    run_ranks(_worker, (free_port(), str(log)), WORLD)
     return log
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from gloo_ranks import free_port, run_ranks, train
 
 from brownout.topology.generate import generate_topology
 from brownout.topology.loader import write_topology
@@ -33,28 +32,8 @@ WORLD = 4
 STEPS = 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _train(timer: Any, model: Any, rank: int, ddp: bool) -> None:
-    import torch as th
-    import torch.distributed as dist
-
-    opt = th.optim.SGD(model.parameters(), lr=1e-3)
-    gen = th.Generator().manual_seed(rank)
-    for step in range(STEPS):
-        with timer.step(step):
-            model(th.randn(32, 64, generator=gen)).pow(2).mean().backward()
-            if not ddp:
-                with timer.comm():
-                    for p in model.parameters():
-                        dist.all_reduce(p.grad)
-            opt.step()
-            opt.zero_grad()
-    timer.close()
+    train(timer, model, rank, ddp=ddp, steps=STEPS, batch=(32, 64))
 
 
 def _worker(rank: int, port: int) -> None:
@@ -84,7 +63,7 @@ def _worker(rank: int, port: int) -> None:
 @pytest.fixture
 def watch(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     write_topology(generate_topology(WORLD, gpus_per_node=1), tmp_path / "topology.yaml")
-    port = _free_port()
+    port = free_port()
     cfg = {"source": {"kind": "steps", "interval_s": 1}, "topology": "topology.yaml",
            "controller": {"mode": "dry-run", "engine_tick_s": 1},
            "service": {"port": port, "state_dir": str(tmp_path / "state")}}
@@ -114,15 +93,11 @@ def _metric(text: str, name: str) -> float:
 @pytest.mark.slow
 def test_gloo_ranks_push_every_step_to_watch(watch: tuple[str, Path],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch.multiprocessing as mp
-
     url, token_file = watch
     monkeypatch.setenv("BROWNOUT_URL", url)
     monkeypatch.setenv("BROWNOUT_INGEST_TOKEN_FILE", str(token_file))
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    method = "fork" if threading.active_count() == 1 else "spawn"
-    mp.start_processes(_worker, args=(_free_port(),), nprocs=WORLD, join=True,
-                       start_method=method)
+    run_ranks(_worker, (free_port(),), WORLD)
     text = httpx.get(url + "/metrics", timeout=5).text
     assert _metric(text, "brownout_intake_records_accepted_total") == 2 * WORLD * STEPS
     assert _metric(text, "brownout_intake_client_dropped_total") == 0
