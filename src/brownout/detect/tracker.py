@@ -5,10 +5,18 @@ A candidate whose (kind, component) has no open finding opens one, with
 coming, the finding is updated (peak severity, latest evidence, update count).
 When the evidence has been absent for ``resolve_after_s`` the finding is
 resolved; if the fault comes back later, that is a new finding.
+
+Ids are unique across restarts of a live controller: :meth:`FindingTracker.resume`
+takes the ids already handed out (from the store and the action journal) and
+numbers on after the highest, and takes back the findings still open when the
+controller stopped, so that a fault still there keeps its id (and the action
+keyed on it) instead of opening a second finding.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,6 +54,29 @@ class FindingTracker:
         self._all: list[Finding] = []
         self._notices: list[Finding] = []
         self._open: dict[tuple[str, str, bool], _Open] = {}
+        self._next = {False: 1, True: 1}  # the number of the next finding / notice id
+
+    def resume(self, used_ids: Iterable[str], still_open: Iterable[Finding], t_s: float) -> None:
+        """Continue after a restart (call before the first tick).
+
+        Args:
+            used_ids: every finding id handed out before (store, journal): new
+                ids are numbered after the highest of them, so none repeats.
+            still_open: findings open when the controller stopped; each is open
+                again under its own id, as if its evidence was seen at ``t_s``:
+                seen again, it is updated; absent ``resolve_after_s``, resolved.
+        """
+        pattern = re.compile(re.escape(self.id_prefix) + r"(\d+)$")
+        numbers = [int(m.group(1)) for i in used_ids if (m := pattern.match(i))]
+        self._next[False] = max(self._next[False], max(numbers, default=0) + 1)
+        for f in still_open:
+            key = (f.kind, f.component, False)
+            if key in self._open:
+                continue
+            life = f.lifecycle or Lifecycle()
+            self._all.append(replace(f, lifecycle=replace(life, last_seen_s=t_s,
+                                                          resolved_at_s=None)))
+            self._open[key] = _Open(len(self._all) - 1, t_s, life.updates)
 
     def observe(self, t_s: float, data_t_s: float, cands: list[Candidate]) -> list[Event]:
         """Take one tick's candidates; return what changed."""
@@ -89,9 +120,10 @@ class FindingTracker:
                   data_t_s: float) -> Event:
         lst = self._notices if key[2] else self._all
         prefix = "n-" if key[2] else self.id_prefix
-        index = len(lst)
+        index, number = len(lst), self._next[key[2]]
+        self._next[key[2]] = number + 1
         f = Finding(
-            id=f"{prefix}{index + 1:06d}", kind=c.kind, component=c.component,
+            id=f"{prefix}{number:06d}", kind=c.kind, component=c.component,
             component_type=c.component_type or KINDS.get(c.kind,
                                                          "cluster" if c.notice else ""),
             onset=min(c.onset_s, data_t_s), detected_at=data_t_s,

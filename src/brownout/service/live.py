@@ -115,6 +115,7 @@ class LiveController:
         self._lag_s = 0.0
         self._ticks = 0
         self._journal_error = ""  # the journal cannot be written: the policy is paused
+        self._resume(start_s)
         self._state = self._snapshot()
 
     # the facade ---------------------------------------------------------------
@@ -160,6 +161,13 @@ class LiveController:
         self.persister.close()
 
     # ticking ------------------------------------------------------------------
+    def _resume(self, now_s: float) -> None:
+        """After a restart: number findings on after every id the store and the journal
+        hold, and take back the findings open at the stop under their own ids."""
+        stored, still_open = self.persister.past_findings()
+        journalled = [e.action.finding_id for e in self.policy.journal.entries()]
+        self.engine.tracker.resume([*stored, *journalled], still_open, now_s)
+
     def _answer(self, key: str, now_s: float, approve: bool) -> str:
         journal = self.policy.journal
         at = max(self.clock.now(), now_s)
