@@ -66,7 +66,8 @@ def _dump_and_exit(rank: int, wait_s: float) -> None:
         "TORCH_NCCL_DEBUG_INFO_TEMP_FILE", "")
     if prefix:
         Path(f"{prefix}{rank}").write_bytes(c10d._dump_fr_trace())
-    os._exit(1)  # the collective never finishes: leave without tearing down the group
+    os._exit(0)  # the collective never finishes: leave without tearing down the group (exit 0:
+    # torchrun would kill the ranks still writing their dumps on the first failure)
 
 
 def main() -> None:
