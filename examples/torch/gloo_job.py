@@ -41,7 +41,7 @@ def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=120)
     p.add_argument("--job", default="smoke")
-    p.add_argument("--log", default="steps-{rank}.jsonl",
+    p.add_argument("--step-file", default="steps-{rank}.jsonl",
                    help="where the records go when BROWNOUT_URL is not set")
     p.add_argument("--work-s", type=float, default=0.25, help="compute seconds per step")
     p.add_argument("--slow-rank", type=int, default=-1)
@@ -81,7 +81,7 @@ def main() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.ReLU(),
                                 torch.nn.Linear(256, 1))
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    timer = StepTimer.for_rank(args.log, job=args.job, node=_node(args, rank))
+    timer = StepTimer.for_rank(args.step_file, job=args.job, node=_node(args, rank))
     work_s = args.work_s * (args.slow_factor if rank == args.slow_rank else 1.0)
     for step in range(args.steps):
         last = step == args.steps - 1

@@ -47,3 +47,25 @@ def test_a_fresh_tracker_starts_at_one() -> None:
     t.resume([], [], t_s=0.0)
     (e,) = t.observe(15.0, 15.0, [cand("gpu_failed", "n0/gpu0", 10.0)])
     assert e.finding.id == "f-000001"
+
+
+def hang(component: str, t_s: float) -> Candidate:
+    ev = {"rank": 1, "process_group": "0", "collective_seq_id": 1997, "dumps": "fr/job_"}
+    return Candidate("rank_hang", component, t_s, 0.9, "critical", "restart_job",
+                     "rank 1 never joined", ev)
+
+
+def test_a_hang_placed_elsewhere_after_a_restart_is_the_same_finding() -> None:
+    """After a restart the dumps are read again before the hung job's records place
+    its ranks: the rank is then ``rank1``, not its GPU; it is still the one hang."""
+    before = FindingTracker()
+    (opened,) = before.observe(100.0, 100.0, [hang("n0/gpu1", 90.0)])
+    after = FindingTracker()
+    after.resume([opened.finding.id], [opened.finding], t_s=200.0)
+    (e,) = after.observe(215.0, 215.0, [hang("rank1", 90.0)])
+    assert (e.what, e.finding.id, e.finding.component) == ("updated", "f-000001", "n0/gpu1")
+    other = Candidate("rank_hang", "rank1", 90.0, 0.9, "critical", "restart_job", "x",
+                      {"rank": 1, "process_group": "0", "collective_seq_id": 2000,
+                       "dumps": "fr/job_"})  # another collective: another hang
+    (e,) = after.observe(230.0, 230.0, [hang("rank1", 90.0), other])[-1:]
+    assert (e.what, e.finding.id, e.finding.component) == ("opened", "f-000002", "rank1")

@@ -11,6 +11,12 @@ takes the ids already handed out (from the store and the action journal) and
 numbers on after the highest, and takes back the findings still open when the
 controller stopped, so that a fault still there keeps its id (and the action
 keyed on it) instead of opening a second finding.
+
+A ``rank_hang`` from a Flight Recorder dump set names one incident (the dump
+set, process group, collective and rank) wherever the rank is placed: at its
+GPU when the job's step records place it, at ``rank<N>`` when they do not
+(after a restart, the dumps are read again before any record of the hung
+job arrives). A candidate of an incident already open updates that finding.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class FindingTracker:
         self._notices: list[Finding] = []
         self._open: dict[tuple[str, str, bool], _Open] = {}
         self._next = {False: 1, True: 1}  # the number of the next finding / notice id
+        self._incidents: dict[tuple[Any, ...], tuple[str, str, bool]] = {}  # -> open key
 
     def resume(self, used_ids: Iterable[str], still_open: Iterable[Finding], t_s: float) -> None:
         """Continue after a restart (call before the first tick).
@@ -77,6 +84,7 @@ class FindingTracker:
             self._all.append(replace(f, lifecycle=replace(life, last_seen_s=t_s,
                                                           resolved_at_s=None)))
             self._open[key] = _Open(len(self._all) - 1, t_s, life.updates)
+            self._note_incident(f.kind, f.evidence, key)
 
     def observe(self, t_s: float, data_t_s: float, cands: list[Candidate]) -> list[Event]:
         """Take one tick's candidates; return what changed."""
@@ -84,6 +92,8 @@ class FindingTracker:
         seen: set[tuple[str, str, bool]] = set()
         for c in cands:
             key = (c.kind, c.component, c.notice)
+            if key not in self._open:  # the same incident placed elsewhere is the same finding
+                key = self._incidents.get(_incident(c.kind, c.evidence), key)
             if key in seen:
                 continue
             seen.add(key)
@@ -91,6 +101,7 @@ class FindingTracker:
         for key, op in list(self._open.items()):
             if key not in seen and t_s - op.last_seen_s >= self.resolve_after_s:
                 del self._open[key]
+                self._incidents = {i: k for i, k in self._incidents.items() if k != key}
                 f = self._publish(key[2], op.index, resolved_at_s=t_s)
                 events.append(Event("resolved", f, t_s))
         return events
@@ -133,7 +144,14 @@ class FindingTracker:
         )
         lst.append(f)
         self._open[key] = _Open(index, t_s)
+        self._note_incident(c.kind, c.evidence, key)
         return Event("opened", f, t_s)
+
+    def _note_incident(self, kind: str, evidence: dict[str, Any],
+                       key: tuple[str, str, bool]) -> None:
+        incident = _incident(kind, evidence)
+        if incident is not None:
+            self._incidents.setdefault(incident, key)
 
     def findings(self) -> tuple[Finding, ...]:
         """Every finding opened so far, in the order opened."""
@@ -146,3 +164,11 @@ class FindingTracker:
     def open_keys(self) -> set[tuple[str, str]]:
         """(kind, component) of the findings open now."""
         return {(k, c) for k, c, notice in self._open if not notice}
+
+
+def _incident(kind: str, evidence: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What names one hang whatever component it is placed at (module docstring)."""
+    if kind != "rank_hang" or not evidence.get("dumps"):
+        return None
+    return (evidence.get("dumps"), evidence.get("process_group"),
+            evidence.get("collective_seq_id"), evidence.get("rank"))
