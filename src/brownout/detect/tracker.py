@@ -92,8 +92,9 @@ class FindingTracker:
         seen: set[tuple[str, str, bool]] = set()
         for c in cands:
             key = (c.kind, c.component, c.notice)
-            if key not in self._open:  # the same incident placed elsewhere is the same finding
-                key = self._incidents.get(_incident(c.kind, c.evidence), key)
+            incident = _incident(c.kind, c.evidence)
+            if key not in self._open and incident is not None:  # placed elsewhere: the same
+                key = self._incidents.get(incident, key)
             if key in seen:
                 continue
             seen.add(key)
