@@ -140,14 +140,20 @@ class Store:
             raise InputError(f"{self.path}: cannot write finding {f.id} "
                              f"({_one_line(exc)})") from exc
 
-    def findings(self, kind: str | None = None) -> list[Finding]:
-        """Stored findings, optionally of one kind, in detection order."""
+    def findings(self, kind: str | None = None, *, open_only: bool = False) -> list[Finding]:
+        """Stored findings, optionally of one kind or only those not resolved, in
+        detection order."""
         sql = ("SELECT id, kind, component, component_type, onset, detected_at, confidence, "
-               "severity, summary, evidence, recommended_action FROM findings")
-        rows = (self.con.execute(sql + " WHERE kind = ? ORDER BY detected_at", [kind]) if kind
-                else self.con.execute(sql + " ORDER BY detected_at")).fetchall()
+               "severity, summary, evidence, recommended_action FROM findings "
+               "WHERE (resolved_at IS NULL OR NOT ?) AND (kind = ? OR ? IS NULL) "
+               "ORDER BY detected_at")
+        rows = self.con.execute(sql, [open_only, kind, kind]).fetchall()
         return [Finding(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]),
                         r[10]) for r in rows]
+
+    def finding_ids(self) -> list[str]:
+        """The id of every stored finding."""
+        return [r[0] for r in self.con.execute("SELECT id FROM findings").fetchall()]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -90,6 +90,7 @@ class Engine:
         self._steps = StepRecords.empty()
         self._spos = 0
         self._hangs: list[HangReport] = []  # Flight Recorder reports not consumed yet
+        self._notes: list[Candidate] = []  # notices found outside the detectors, not consumed yet
         self._t_s = -math.inf  # last tick run
         self._data_t_s = -math.inf
         self.has_metrics = False
@@ -108,9 +109,14 @@ class Engine:
         self.out_of_pool = mask if mask.any() else None
 
     def push(self, frame: Frame | None = None, steps: StepRecords | None = None,
-             hangs: Sequence[HangReport] = ()) -> None:
-        """Hand new data to the engine (it is consumed by later ticks)."""
+             hangs: Sequence[HangReport] = (), notes: Sequence[Candidate] = ()) -> None:
+        """Hand new data to the engine (it is consumed by later ticks).
+
+        ``notes`` are notice candidates found outside the detectors (the live
+        controller's ledger check); the next tick takes them with its own.
+        """
         self._hangs.extend(hangs)
+        self._notes.extend(n for n in notes if n.notice)
         if frame is not None:
             self.has_metrics = self.has_metrics or len(frame.table) > 0 or len(frame) > 0
             old, i = self._frame, self._fpos
@@ -167,6 +173,8 @@ class Engine:
         for det in self.detectors:
             if self.has_metrics or not det.needs_metrics:  # step-only runs skip the rest
                 cands.extend(det.update(tick))
+        cands.extend(self._notes)
+        self._notes = []
         self.ticks += 1
         found = self.localiser.resolve(cands, tick, self.tracker.open_keys())
         return self.tracker.observe(t_s, self._data_t_s, found)

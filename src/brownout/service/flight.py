@@ -27,8 +27,8 @@ class FlightRecorderWatch:
     """Settled dump sets of one directory, each analysed once.
 
     Args:
-        directory: where the ranks write their dumps (``TORCH_NCCL_DEBUG_INFO_TEMP_FILE``'s
-            directory).
+        directory: where the ranks write their dumps (the directory of
+            ``TORCH_FR_DUMP_TEMP_FILE``, older PyTorch ``TORCH_NCCL_DEBUG_INFO_TEMP_FILE``).
     """
 
     def __init__(self, directory: str | Path) -> None:

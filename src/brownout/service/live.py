@@ -29,6 +29,7 @@ from brownout.policy.ports import Executor
 from brownout.recovery.running import RunningLedger, RunningSettings
 from brownout.service.feeds import Feed
 from brownout.service.flight import FlightRecorderWatch
+from brownout.service.ledger_watch import LedgerWatch
 from brownout.service.persist import Persister
 from brownout.telemetry.frame import Frame
 from brownout.telemetry.steps import StepRecords
@@ -58,6 +59,8 @@ class LiveSettings:
         state_dir: where findings and the ledger are written (None: nowhere).
         delay_s: read data and run detection this far behind the clock (a live
             Prometheus stores a scrape some seconds after its timestamp).
+        check_window_s, check_records: the recent step records the ledger check
+            (detection and the ledger agree) looks at, every ``ledger_every_s``.
     """
 
     ledger_every_s: float = 60.0
@@ -66,6 +69,8 @@ class LiveSettings:
     history_ticks: int = 240
     state_dir: Path | None = None
     delay_s: float = 0.0
+    check_window_s: float = 3600.0
+    check_records: int = 500_000
 
 
 class LiveController:
@@ -102,6 +107,8 @@ class LiveController:
         self._start_s = start_s
         self._ledger = RunningLedger(topology, RunningSettings(
             settle_s=self.settings.steps_settle_s, window_s=self.settings.steps_window_s))
+        self._check = LedgerWatch(topology, self.settings.check_window_s,
+                                  self.settings.check_records)
         self._samples = 0
         self._n_steps = 0
         self._rate: deque[tuple[float, int]] = deque(maxlen=20)
@@ -115,6 +122,7 @@ class LiveController:
         self._lag_s = 0.0
         self._ticks = 0
         self._journal_error = ""  # the journal cannot be written: the policy is paused
+        self._resume(start_s)
         self._state = self._snapshot()
 
     # the facade ---------------------------------------------------------------
@@ -160,6 +168,13 @@ class LiveController:
         self.persister.close()
 
     # ticking ------------------------------------------------------------------
+    def _resume(self, now_s: float) -> None:
+        """After a restart: number findings on after every id the store and the journal
+        hold, and take back the findings open at the stop under their own ids."""
+        stored, still_open = self.persister.past_findings()
+        journalled = [e.action.finding_id for e in self.policy.journal.entries()]
+        self.engine.tracker.resume([*stored, *journalled], still_open, now_s)
+
     def _answer(self, key: str, now_s: float, approve: bool) -> str:
         journal = self.policy.journal
         at = max(self.clock.now(), now_s)
@@ -179,6 +194,7 @@ class LiveController:
             self._n_steps += len(steps)
             newest.append(float(steps.ts.max()))
             self._ledger.add(steps, self.clock.now())
+            self._check.add(steps)
             self.jobs.update(steps)
         if newest:
             self._data_t_s = max([*newest, *([] if math.isnan(self._data_t_s)
@@ -213,7 +229,10 @@ class LiveController:
             return
         self._ledger_at = now_s
         w0 = time.perf_counter()
-        ledger = self._ledger.ledger(now_s, self.engine.result().findings)
+        findings = self.engine.result().findings
+        # a straggler the ledger sees is never silent: unnamed ones become notices
+        self.engine.push(notes=self._check.check(findings))
+        ledger = self._ledger.ledger(now_s, findings)
         self._ledger_s = time.perf_counter() - w0
         if not ledger.jobs:
             return

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from brownout.atomic import atomic_write_text
 from brownout.errors import InputError
-from brownout.findings import FindingsFile, write_findings
+from brownout.findings import Finding, FindingsFile, write_findings
 from brownout.store import Store
 from brownout.views.model import FindingView, GoodputPoint, JobGoodput
 
@@ -34,6 +34,13 @@ class Persister:
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._store = Store(state_dir / "brownout.duckdb")
+
+    def past_findings(self) -> tuple[list[str], list[Finding]]:
+        """What an earlier run left in the store: every finding id, and the findings
+        still open when it stopped (empty without a state dir)."""
+        if self._store is None:
+            return [], []
+        return self._store.finding_ids(), self._store.findings(open_only=True)
 
     def store_findings(self, views: Iterable[FindingView]) -> list[str]:
         """Upsert findings into the store; returns the ids that could not be stored."""
