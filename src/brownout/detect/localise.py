@@ -17,10 +17,10 @@ Rules, applied to each tick's candidates over the topology:
    looked healthy) is dropped once a GPU detector flags that GPU.
 5. A step-based slow rank (or most of a node's ranks, or the lone rank of a
    host-side ``host_straggler``) whose GPU reported thermal clock-event bits
-   in the last minutes, or at any time since the slowness began, is slowed
-   by heat: the thermal detector names the cause. A GPU that vanishes after throttling
-   for heat (or while its overheating finding is open) shut itself down for
-   heat: not a separate ``gpu_failed``.
+   in the last minutes is slowed by heat: the thermal detector names the
+   cause. A GPU that vanishes after throttling for heat (or while its
+   overheating finding is open) shut itself down for heat: not a separate
+   ``gpu_failed``.
 6. When one kind is raised on a large fraction of the fleet at once, it is a
    fleet-wide change (telemetry, firmware, facility), reported as a single
    ``fleet_shift`` notice at cluster level and never as hardware findings.
@@ -136,7 +136,7 @@ class Localiser:
         topo = self.topology
         out = []
         for c in found:
-            if c.source == "stragglers" and self._hot_since(c, tick):
+            if c.source == "stragglers" and self._lone_gpu_hot(c, hot):
                 continue
             if c.kind in ("gpu_degraded", "gpu_failed") and (
                     c.source == "stragglers" or "silent_s" in c.evidence):
@@ -155,21 +155,14 @@ class Localiser:
             out.append(c)
         return out
 
-    def _hot_since(self, c: Candidate, tick: Tick) -> bool:
-        """A step-based finding whose GPUs (the lone rank's, or half of its node's)
-        were hot at some time since its onset (minus the memory)."""
-        topo = self.topology
-        since = min(c.onset_s, tick.t_s) - self.thermal_memory_s
+    def _lone_gpu_hot(self, c: Candidate, hot: npt.NDArray[np.bool_]) -> bool:
+        """A host-side host straggler (one slow rank) whose GPU was recently hot."""
         lone = c.evidence.get("lone_rank")
-        if c.kind == "gpu_degraded" or lone:
-            ref = ComponentRef.parse(str(lone or c.component))
-            g = topo.gpu_id(ref.host, ref.gpu if ref.gpu is not None else -1)
-            return g >= 0 and bool(self._thermal_t[g] >= since)
-        if c.kind != "host_straggler":
+        if c.kind != "host_straggler" or not lone:
             return False
-        n = topo.node_index[c.component]
-        lo, hi = int(topo.gpu_offset[n]), int(topo.gpu_offset[n + 1])
-        return bool((self._thermal_t[lo:hi] >= since).sum() * 2 >= hi - lo)
+        ref = ComponentRef.parse(str(lone))
+        g = self.topology.gpu_id(ref.host, ref.gpu if ref.gpu is not None else -1)
+        return g >= 0 and bool(hot[g])
 
     def _shut_down_for_heat(self, c: Candidate, g: int, hot: npt.NDArray[np.bool_]
                             ) -> Candidate:

@@ -100,6 +100,9 @@ class StragglerDetector(Detector):
             must hold the barrier before it is a host-side finding (and at
             least ``host_scrapes`` scrape intervals: the GPU detectors' time).
         host_scrapes: see ``host_persist_s``.
+        clear_s: that GPU must have shown no cause of slowness since the rank
+            turned slow (and over its level's records), or over the last
+            ``clear_s`` when it has been slow longer.
         stale_records: a rank whose latest record is older than this many of
             its record intervals (and ``persist_s``) is not judged.
         base_min_s: a baseline counts after this long ...
@@ -116,7 +119,7 @@ class StragglerDetector(Detector):
                  self_excess: float = 0.12, min_rel: float = 0.1,
                  node_self_excess: float = 0.1, noise_k: float = 5.0, spread_k: float = 3.0,
                  node_fraction: float = 0.5, persist_s: float = 60.0,
-                 host_persist_s: float = 150.0, host_scrapes: float = 3.0,
+                 host_persist_s: float = 150.0, host_scrapes: float = 3.0, clear_s: float = 300.0,
                  stale_records: float = 4.0, base_min_s: float = 180.0,
                  tau_s: float = 3600.0) -> None:
         self.window_s = window_s
@@ -135,6 +138,7 @@ class StragglerDetector(Detector):
         self.persist_s = persist_s
         self.host_persist_s = host_persist_s
         self.host_scrapes = host_scrapes
+        self.clear_s = clear_s
         self.stale_records = stale_records
         self.base_min_s = base_min_s
         self.tau_s = tau_s
@@ -214,7 +218,10 @@ class StragglerDetector(Detector):
         imax = np.full(int(iidx.max()) + 1, -np.inf)
         np.maximum.at(imax, iidx, b["compute_s"])
         holds = (b["compute_s"] >= imax[iidx]).astype(np.float64)
-        ok = np.isfinite(ratio) & (node >= 0)
+        _, kinv = np.unique(rk, return_inverse=True)
+        top = np.full(int(kinv.max()) + 1, -1)
+        np.maximum.at(top, kinv, ep)  # a restarted rank's level: its new records only
+        ok = np.isfinite(ratio) & (node >= 0) & (ep == top[kinv])
         if not ok.any():
             return None
         key = np.where(ok, rk, -1)
@@ -343,6 +350,8 @@ class StragglerDetector(Detector):
         enough = lv["n"] >= self.min_records
         slow, rel, rise, peers_bar, own_bar, noise, wide = self._scales(lv, base, established,
                                                                         pidx, n_peer)
+        fresh = tick.data_t_s <= self._until(lv)  # stale records: no evidence now
+        slow &= fresh
         known = np.isfinite(self.since_[slots])  # slow already: no reference for peers
         new = slow & ~known
         crowd = np.bincount(pidx, new, n_peer)[pidx] > 0.5 * (
@@ -359,17 +368,15 @@ class StragglerDetector(Detector):
         bar = np.where(rel >= peers_bar, peers_bar, own_bar)
         risen = self._stage_rise(lv, self._slow_stages(tick.data_t_s, lv["stages"], dt))
         alone = np.bincount(pidx, slow, n_peer)[pidx] == 0  # else its own slow rank explains it
-        rising = np.isfinite(risen[0]) & alone
+        rising = np.isfinite(risen[0]) & alone & fresh
         by_stage = rising & (tick.data_t_s - risen[0] >= self.persist_s)
         rel, rise = np.where(by_stage, risen[1], rel), np.where(by_stage, risen[1], rise)
-        fresh = tick.data_t_s <= self._until(lv)
         lv.update(rel=rel, rise=rise, since=np.where(by_stage, risen[0], since),
                   bar=np.where(by_stage, self.self_excess, bar), established=established,
-                  by_stage=by_stage, ready=(ready | by_stage) & fresh,
-                  slow=(slow | rising) & fresh)
+                  by_stage=by_stage, ready=ready | by_stage, slow=slow | rising)
         host = self._hosts(tick, lv, (enough | by_stage) & fresh, (noise, wide), rise=rise,
                            established=established | by_stage)
-        return self._localise(tick, lv, (ready | by_stage) & fresh, host)
+        return self._localise(tick, lv, ready | by_stage, host)
 
     def _until(self, lv: dict[str, Any]) -> F64:
         """Per rank: the data time until which its latest record is current evidence
@@ -514,7 +521,8 @@ class StragglerDetector(Detector):
         """A lone slow rank is a host-side finding once it has held the barrier long
         enough for the GPU detectors, its GPU clear of causes since it turned slow."""
         wait_s = max(self.host_persist_s, self.host_scrapes * tick.interval_s)
-        began = float(lv["since"][i]) - float(lv["span_s"][i])  # its level's records too
+        # since it turned slow (its level's records too), at most the last clear_s
+        began = max(float(lv["since"][i]), tick.data_t_s - self.clear_s) - float(lv["span_s"][i])
         clear = self.causes_.clear_since(np.array([g]), np.array([began]))[0]
         return bool(clear and tick.data_t_s - lv["since"][i] >= wait_s
                     and lv["holds"][i] >= 0.5)
