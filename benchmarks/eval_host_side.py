@@ -90,6 +90,8 @@ def main() -> int:
                                                     "scrape60"], choices=list(TRACKS))
     ap.add_argument("--master", type=int, default=None, help="master seed (default: fresh)")
     ap.add_argument("--max-nodes", type=int, default=32, help="largest cluster, in nodes")
+    ap.add_argument("--keep", type=Path, default=None, help="keep every scenario's files here")
+    ap.add_argument("--only", nargs="*", default=None, help="run only these scenario names")
     args = ap.parse_args()
     master = args.master if args.master is not None else secrets.randbits(32)
     console = Console(width=140)
@@ -100,7 +102,12 @@ def main() -> int:
         for i in range(args.scenarios):
             track = args.tracks[i % len(args.tracks)]
             doc = draw_scenario(rng, i, track, args.max_nodes, healthy=True)
-            r = run_one(doc, int(rng.integers(1, 2**31 - 1)), Path(tmp))
+            seed = int(rng.integers(1, 2**31 - 1))
+            if args.only is not None and doc["name"] not in args.only:
+                continue
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+            r = run_one(doc, seed, args.keep or Path(tmp))
             console.print(f"  {r['name']} seed {r['seed']}: {r['node']} x{r['factor']:.2f} "
                           f"{'found' if r['found'] else 'MISSED'} ttd {r['ttd_s']} "
                           f"false {r['false']}")
