@@ -44,7 +44,9 @@ Localisation (spec/findings.md taxonomy):
   itself is flagged).
 
 A rank whose latest record is old (its job hung, crashed or ended) is no
-longer judged: stale records are no evidence of a fault now.
+longer judged: stale records are no evidence of a fault now. After a
+restart (the step number goes back) a rank's level is made of its new
+records only.
 """
 
 from __future__ import annotations
