@@ -98,3 +98,22 @@ def _rows(st: StepRecords, syn: Synth, job: str) -> list[dict[str, object]]:
              "rank": int(st.rank[i]), "node": topo.nodes[int(st.node[i])].name,
              "gpu": int(st.gpu[i]), "compute_s": float(st.compute_s[i]),
              "comm_s": float(st.comm_s[i])} for i in range(len(st))]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lone_slow_rank_on_a_node_gone_blind_is_no_gpu_guess(seed: int) -> None:
+    """The node's telemetry stops (exporter down): its slow rank's cause could be heat
+    or a cap that nothing shows now. The blind spot is reported, not a guessed GPU fault."""
+    syn = Synth(seed=seed)
+    g = 20 + 3 * seed
+    node = int(syn.topo.gpu_node[g])
+
+    def blind(i: int, t: float, d: Arrays) -> None:
+        if i >= 10:
+            for name, arr in d.items():
+                if name.lstrip("+").startswith("DCGM"):
+                    arr[syn.topo.gpu_node == node] = np.nan
+
+    st = steps(syn.topo, 220, seed=seed, gpu_slow={g: 1.35}, slow_from_step=60)
+    found = {(f.kind, f.component) for f in detect(syn, st, blind).findings}
+    assert found == {("telemetry_loss", syn.topo.nodes[node].name)}, found

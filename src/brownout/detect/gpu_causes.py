@@ -39,7 +39,8 @@ CAUSE_BITS = HW_SLOWDOWN | HW_POWER_BRAKE | HW_THERMAL | SW_THERMAL
 
 
 class GpuSlowCauses:
-    """Per GPU: when its telemetry last showed a cause of slow compute.
+    """Per GPU: when its telemetry last showed a cause of slow compute; whether it
+    reports now (``seen``) and ever did (``ever_seen``).
 
     Args:
         clock_frac: an SM clock below this fraction of its node's median is a cause.
@@ -56,6 +57,7 @@ class GpuSlowCauses:
         self.max_age_intervals = max_age_intervals
         self.cause_t = np.zeros(0)
         self.seen = np.zeros(0, dtype=bool)
+        self.ever_seen = np.zeros(0, dtype=bool)
         self._limit_c = np.zeros(0)
         self._topology: Topology | None = None
 
@@ -67,6 +69,7 @@ class GpuSlowCauses:
             self._limit_c = gpu_limits(topo).max_operating_c
             if self.cause_t.shape[0] != topo.n_gpus:
                 self.cause_t = np.full(topo.n_gpus, -np.inf)
+                self.ever_seen = np.zeros(topo.n_gpus, dtype=bool)
         age = self.max_age_intervals * tick.interval_s
         clock, seen = tick.fresh("DCGM_FI_DEV_SM_CLOCK", age)
         bits, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", age)
@@ -80,6 +83,7 @@ class GpuSlowCauses:
         cause = seen & (slow_clock | flagged | at_limit)
         self.cause_t = np.where(cause, np.fmax(self.cause_t, when), self.cause_t)
         self.seen = seen
+        self.ever_seen = self.ever_seen | seen
 
     def clear_since(self, gpus: npt.NDArray[np.int64], t_s: F64) -> B:
         """Per GPU of ``gpus``: seen now, and no cause shown at or after ``t_s``."""

@@ -33,7 +33,9 @@ Localisation (spec/findings.md taxonomy):
 - a node with a single rank -> ``host_straggler`` at the node, the evidence
   saying that GPU and host cannot be told apart from steps;
 - a lone slow rank of a multi-rank node without GPU telemetry ->
-  ``gpu_degraded`` at its GPU;
+  ``gpu_degraded`` at its GPU (a GPU whose telemetry reported and then
+  stopped is a blind spot, ``telemetry_loss`` of the gaps detector: its
+  cause could be heat or a cap that nothing shows now, so no guess);
 - a lone slow rank whose GPU reports telemetry is first left to the GPU
   detectors, which see a GPU cause (clocks, heat, errors). If the GPU has
   looked healthy for the whole time the rank was slow (clock with its node
@@ -550,7 +552,8 @@ class StragglerDetector(Detector):
             if g < 0:
                 continue
             if not (seen.size and seen[g]):
-                out.append((self._rank(tick, lv, i, g), float(until[i])))
+                if not (seen.size and self.causes_.ever_seen[g]):  # lost: telemetry_loss
+                    out.append((self._rank(tick, lv, i, g), float(until[i])))
             elif self._host_side_due(tick, lv, i, g):
                 out.append((self._host_side(tick, lv, i, g, int(per_node[n])), float(until[i])))
         return out
