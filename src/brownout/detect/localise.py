@@ -5,7 +5,9 @@ Rules, applied to each tick's candidates over the topology:
 1. A cooling domain with a ``cooling_fault`` (now or still open) explains
    the lone slow ranks among its GPUs (their step-based ``gpu_degraded``) and
    the mild ``gpu_overheating`` of its hottest GPUs. A GPU far hotter than
-   its node peers (which share its coolant) is still reported.
+   its node peers (which share its coolant) is still reported. It explains
+   a step-based ``host_straggler`` of a node of the domain whose GPU
+   telemetry is missing, too: heat cannot be ruled out there.
 2. One finding per GPU, the most specific cause winning:
    ``gpu_failed`` > ``gpu_overheating`` > ``gpu_degraded`` (a GPU slowed by
    heat is overheating, not degraded).
@@ -13,11 +15,12 @@ Rules, applied to each tick's candidates over the topology:
 4. A step-based ``gpu_degraded`` on a node with a ``host_straggler`` is part
    of it; a step-based ``host_straggler`` of one lone slow rank (its GPU
    looked healthy) is dropped once a GPU detector flags that GPU.
-5. A step-based slow rank (or most of a node's ranks) whose GPU reported
-   thermal clock-event bits in the last minutes is slowed by heat: the
-   thermal detector names the cause. A GPU that vanishes after throttling
-   for heat (or while its overheating finding is open) shut itself down for
-   heat: not a separate ``gpu_failed``.
+5. A step-based slow rank (or most of a node's ranks, or the lone rank of a
+   host-side ``host_straggler``) whose GPU reported thermal clock-event bits
+   in the last minutes is slowed by heat: the thermal detector names the
+   cause. A GPU that vanishes after throttling for heat (or while its
+   overheating finding is open) shut itself down for heat: not a separate
+   ``gpu_failed``.
 6. When one kind is raised on a large fraction of the fleet at once, it is a
    fleet-wide change (telemetry, firmware, facility), reported as a single
    ``fleet_shift`` notice at cluster level and never as hardware findings.
@@ -89,6 +92,7 @@ class Localiser:
         cooling = {c.component for c in found if c.kind == "cooling_fault"}
         cooling |= {comp for kind, comp in open_keys if kind == "cooling_fault"}
         found = [c for c in found if not self._in_cooling_fault(c, cooling)]
+        found = [c for c in found if not self._blind_in_cooling_fault(c, cooling, tick)]
         found = self._thermal_symptoms(found, tick)
         found = [c for c in found if not self._in_cooling_fault(c, cooling)]
         hot = {comp for kind, comp in open_keys if kind == "gpu_overheating"}
@@ -132,6 +136,8 @@ class Localiser:
         topo = self.topology
         out = []
         for c in found:
+            if c.source == "stragglers" and self._lone_gpu_hot(c, hot):
+                continue
             if c.kind in ("gpu_degraded", "gpu_failed") and (
                     c.source == "stragglers" or "silent_s" in c.evidence):
                 ref = ComponentRef.parse(c.component)
@@ -148,6 +154,15 @@ class Localiser:
                     continue
             out.append(c)
         return out
+
+    def _lone_gpu_hot(self, c: Candidate, hot: npt.NDArray[np.bool_]) -> bool:
+        """A host-side host straggler (one slow rank) whose GPU was recently hot."""
+        lone = c.evidence.get("lone_rank")
+        if c.kind != "host_straggler" or not lone:
+            return False
+        ref = ComponentRef.parse(str(lone))
+        g = self.topology.gpu_id(ref.host, ref.gpu if ref.gpu is not None else -1)
+        return g >= 0 and bool(hot[g])
 
     def _shut_down_for_heat(self, c: Candidate, g: int, hot: npt.NDArray[np.bool_]
                             ) -> Candidate:
@@ -175,6 +190,15 @@ class Localiser:
         if c.kind == "gpu_degraded" and c.source == "stragglers":
             return self._node_cooling.get(self._node(c.component)) in cooling
         return False
+
+    def _blind_in_cooling_fault(self, c: Candidate, cooling: set[str], tick: Tick) -> bool:
+        """A step-based host straggler in a failing cooling domain, its GPUs unseen."""
+        if not (cooling and c.kind == "host_straggler" and c.source == "stragglers"
+                and self._node_cooling.get(c.component) in cooling):
+            return False
+        _, seen = tick.fresh("DCGM_FI_DEV_SM_CLOCK", 5 * tick.interval_s)
+        n = self.topology.node_index[c.component]
+        return not seen[int(self.topology.gpu_offset[n]):int(self.topology.gpu_offset[n + 1])].any()
 
     @staticmethod
     def _one_per_gpu(found: list[Candidate]) -> list[Candidate]:

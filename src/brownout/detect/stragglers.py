@@ -33,13 +33,22 @@ Localisation (spec/findings.md taxonomy):
 - a node with a single rank -> ``host_straggler`` at the node, the evidence
   saying that GPU and host cannot be told apart from steps;
 - a lone slow rank of a multi-rank node without GPU telemetry ->
-  ``gpu_degraded`` at its GPU;
+  ``gpu_degraded`` at its GPU (a GPU whose telemetry reported and then
+  stopped is a blind spot, ``telemetry_loss`` of the gaps detector: its
+  cause could be heat or a cap that nothing shows now, so no guess);
 - a lone slow rank whose GPU reports telemetry is first left to the GPU
-  detectors, which see a GPU cause (clocks, heat, errors). If the GPU still
-  looks healthy (clock with its node peers, no slowdown reason) and the rank
-  has held the barrier for ``host_persist_s``, the cause is on the host side
-  -> ``host_straggler`` at the node (the localiser drops it if the GPU
+  detectors, which see a GPU cause (clocks, heat, errors). If the GPU has
+  looked healthy for the whole time the rank was slow (clock with its node
+  peers, no thermal or slowdown reason, below its throttle point:
+  :mod:`brownout.detect.gpu_causes`) and the rank has held the barrier for
+  ``host_persist_s`` (and three scrape intervals), the cause is on the host
+  side -> ``host_straggler`` at the node (the localiser drops it if the GPU
   itself is flagged).
+
+A rank whose latest record is old (its job hung, crashed or ended) is no
+longer judged: stale records are no evidence of a fault now. After a
+restart (the step number goes back) a rank's level is made of its new
+records only.
 """
 
 from __future__ import annotations
@@ -50,16 +59,10 @@ import numpy as np
 import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector, severity_of
+from brownout.detect.gpu_causes import GpuSlowCauses
 from brownout.detect.robust import MAD_TO_SD, alpha_for, ewma_update, group_median, sustained
 from brownout.detect.step_levels import epochs, peer_ratio, recent_window
 from brownout.detect.tick import Tick
-from brownout.telemetry.metrics import (
-    HW_POWER_BRAKE,
-    HW_SLOWDOWN,
-    HW_THERMAL,
-    SW_POWER_CAP,
-    SW_THERMAL,
-)
 from brownout.telemetry.steps import StepRecords
 
 F64 = npt.NDArray[np.float64]
@@ -67,7 +70,6 @@ I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 COLS = ("ts", "job", "step", "rank", "node", "gpu", "compute_s", "stage", "epoch")
 SCALES = (1, 2, 4)  # level windows, in multiples of ``min_records``
-SLOW_BITS = HW_SLOWDOWN | HW_POWER_BRAKE | HW_THERMAL | SW_THERMAL | SW_POWER_CAP
 
 
 def rank_key(job: I64, rank: I64, node: I64, gpu: I64) -> I64:
@@ -99,7 +101,14 @@ class StragglerDetector(Detector):
         node_fraction: fraction of a node's ranks slow together for a host straggler.
         persist_s: how long (data seconds) a rank or node must stay slow.
         host_persist_s: how long a lone slow rank on a GPU that looks healthy
-            must hold the barrier before it is a host-side finding.
+            must hold the barrier before it is a host-side finding (and at
+            least ``host_scrapes`` scrape intervals: the GPU detectors' time).
+        host_scrapes: see ``host_persist_s``.
+        clear_s: that GPU must have shown no cause of slowness since the rank
+            turned slow (and over its level's records), or over the last
+            ``clear_s`` when it has been slow longer.
+        stale_records: a rank whose latest record is older than this many of
+            its record intervals (and ``persist_s``) is not judged.
         base_min_s: a baseline counts after this long ...
         tau_s: ... and follows the level with this time constant.
     """
@@ -114,7 +123,8 @@ class StragglerDetector(Detector):
                  self_excess: float = 0.12, min_rel: float = 0.1,
                  node_self_excess: float = 0.1, noise_k: float = 5.0, spread_k: float = 3.0,
                  node_fraction: float = 0.5, persist_s: float = 60.0,
-                 host_persist_s: float = 600.0, base_min_s: float = 180.0,
+                 host_persist_s: float = 150.0, host_scrapes: float = 3.0, clear_s: float = 300.0,
+                 stale_records: float = 4.0, base_min_s: float = 180.0,
                  tau_s: float = 3600.0) -> None:
         self.window_s = window_s
         self.keep_records = keep_records
@@ -131,6 +141,9 @@ class StragglerDetector(Detector):
         self.node_fraction = node_fraction
         self.persist_s = persist_s
         self.host_persist_s = host_persist_s
+        self.host_scrapes = host_scrapes
+        self.clear_s = clear_s
+        self.stale_records = stale_records
         self.base_min_s = base_min_s
         self.tau_s = tau_s
 
@@ -148,14 +161,17 @@ class StragglerDetector(Detector):
         self.stage_base_: dict[tuple[int, int], tuple[F64, float]] = {}
         self.stage_since_: dict[tuple[int, int], float] = {}
         self.last_t_ = float("nan")
-        self.said_: list[Candidate] = []
+        self.said_: list[tuple[Candidate, float]] = []  # with the data time it holds to
+        self.causes_ = GpuSlowCauses()
 
     def update(self, tick: Tick) -> list[Candidate]:
         if not hasattr(self, "buf_"):
             self._init()
             self.n_nodes_ = tick.topology.n_nodes
-        if not len(tick.steps):
-            return self.said_  # nothing new: the same belief (keeps findings open)
+        if tick.has_metrics:
+            self.causes_.observe(tick)
+        if not len(tick.steps):  # nothing new: the same belief (keeps findings open),
+            return [c for c, until in self.said_ if tick.data_t_s <= until]  # until stale
         self._append(tick.steps)
         self._trim(tick.t_s)
         if self.buf_["ts"].size < 8:
@@ -166,7 +182,7 @@ class StragglerDetector(Detector):
         if lv is None:
             return []
         self.said_ = self._judge(tick, lv, dt)
-        return self.said_
+        return [c for c, _ in self.said_]
 
     # ------------------------------------------------------------ buffer
     def _append(self, steps: StepRecords) -> None:
@@ -206,7 +222,10 @@ class StragglerDetector(Detector):
         imax = np.full(int(iidx.max()) + 1, -np.inf)
         np.maximum.at(imax, iidx, b["compute_s"])
         holds = (b["compute_s"] >= imax[iidx]).astype(np.float64)
-        ok = np.isfinite(ratio) & (node >= 0)
+        _, kinv = np.unique(rk, return_inverse=True)
+        top = np.full(int(kinv.max()) + 1, -1)
+        np.maximum.at(top, kinv, ep)  # a restarted rank's level: its new records only
+        ok = np.isfinite(ratio) & (node >= 0) & (ep == top[kinv])
         if not ok.any():
             return None
         key = np.where(ok, rk, -1)
@@ -228,10 +247,11 @@ class StragglerDetector(Detector):
         one = np.unique(rk, return_index=True)[1]  # a record of every rank in the buffer
         pk, members = np.unique(peer[one], return_counts=True)
         self.node_ranks_ = np.bincount(node[one][node[one] >= 0], minlength=self.n_nodes_)
-        return {"rkey": ranks, "level": level, "n": n, "noise": noise, "scales": scales,
+        return {"t_s": t_s, "rkey": ranks, "level": level, "n": n, "noise": noise, "scales": scales,
                 "members": members[np.searchsorted(pk, peer[last])],
                 "holds": np.bincount(ridx, holds[use], nr) / np.maximum(n, 1),
-                "span_s": t_s - first_ts, "job": job[last], "rank": rank[last],
+                "span_s": t_s - first_ts, "last_ts": b["ts"][last],
+                "job": job[last], "rank": rank[last],
                 "stage": stage[last], "node": node[last], "gpu": gpu[last],
                 "stages": self._stage_levels(t_s, inst, stage, ok)}
 
@@ -319,7 +339,8 @@ class StragglerDetector(Detector):
         own = np.maximum(self.self_excess, self.noise_k * se_own)  # a young baseline is
         return peers, own, noise, wide  # uncertain too: its own records widen the bar
 
-    def _judge(self, tick: Tick, lv: dict[str, Any], dt: float) -> list[Candidate]:
+    def _judge(self, tick: Tick, lv: dict[str, Any], dt: float
+               ) -> list[tuple[Candidate, float]]:
         slots = self._slots(lv["rkey"], tick.data_t_s)
         _, pidx = np.unique((lv["job"] << 32) + lv["stage"] + 1, return_inverse=True)
         n_peer = int(pidx.max()) + 1
@@ -333,6 +354,8 @@ class StragglerDetector(Detector):
         enough = lv["n"] >= self.min_records
         slow, rel, rise, peers_bar, own_bar, noise, wide = self._scales(lv, base, established,
                                                                         pidx, n_peer)
+        fresh = tick.data_t_s <= self._until(lv)  # stale records: no evidence now
+        slow &= fresh
         known = np.isfinite(self.since_[slots])  # slow already: no reference for peers
         new = slow & ~known
         crowd = np.bincount(pidx, new, n_peer)[pidx] > 0.5 * (
@@ -349,15 +372,24 @@ class StragglerDetector(Detector):
         bar = np.where(rel >= peers_bar, peers_bar, own_bar)
         risen = self._stage_rise(lv, self._slow_stages(tick.data_t_s, lv["stages"], dt))
         alone = np.bincount(pidx, slow, n_peer)[pidx] == 0  # else its own slow rank explains it
-        rising = np.isfinite(risen[0]) & alone
+        rising = np.isfinite(risen[0]) & alone & fresh
         by_stage = rising & (tick.data_t_s - risen[0] >= self.persist_s)
         rel, rise = np.where(by_stage, risen[1], rel), np.where(by_stage, risen[1], rise)
         lv.update(rel=rel, rise=rise, since=np.where(by_stage, risen[0], since),
                   bar=np.where(by_stage, self.self_excess, bar), established=established,
                   by_stage=by_stage, ready=ready | by_stage, slow=slow | rising)
-        host = self._hosts(tick, lv, enough | by_stage, (noise, wide), rise=rise,
+        host = self._hosts(tick, lv, (enough | by_stage) & fresh, (noise, wide), rise=rise,
                            established=established | by_stage)
         return self._localise(tick, lv, ready | by_stage, host)
+
+    def _until(self, lv: dict[str, Any]) -> F64:
+        """Per rank: the data time until which its latest record is current evidence
+        (``stale_records`` of its own record intervals, at least ``persist_s``)."""
+        n = np.maximum(lv["n"] - 1, 1)
+        record_s = (lv["last_ts"] - (lv["t_s"] - lv["span_s"])) / n
+        until: F64 = lv["last_ts"] + np.maximum(self.persist_s, self.stale_records * record_s)
+        lv["until"] = until
+        return until
 
     def _persist(self, slots: I64, slow: B, t_s: float, interval: F64) -> tuple[F64, B]:
         """(slow since, ready) per rank. Ready once slow for ``persist_s``; a ready rank
@@ -489,38 +521,41 @@ class StragglerDetector(Detector):
         return out
 
     # ------------------------------------------------------------ localising
-    def _gpu_looks_healthy(self, tick: Tick) -> tuple[B, B]:
-        """(telemetry seen, looks healthy) per GPU: clock with its node peers, no reasons."""
-        topo = tick.topology
-        clock, seen = tick.fresh("DCGM_FI_DEV_SM_CLOCK", 5 * tick.interval_s)
-        bits, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", 5 * tick.interval_s)
-        node_med = group_median(clock, topo.gpu_node.astype(np.int64), topo.n_nodes)[0]
-        ok_clock = np.nan_to_num(clock) >= 0.97 * np.nan_to_num(node_med[topo.gpu_node])
-        no_bits = (np.nan_to_num(bits).astype(np.int64) & SLOW_BITS) == 0
-        return seen, seen & ok_clock & no_bits
+    def _host_side_due(self, tick: Tick, lv: dict[str, Any], i: int, g: int) -> bool:
+        """A lone slow rank is a host-side finding once it has held the barrier long
+        enough for the GPU detectors, its GPU clear of causes since it turned slow."""
+        wait_s = max(self.host_persist_s, self.host_scrapes * tick.interval_s)
+        # since it turned slow (its level's records too), at most the last clear_s
+        began = max(float(lv["since"][i]), tick.data_t_s - self.clear_s) - float(lv["span_s"][i])
+        clear = self.causes_.clear_since(np.array([g]), np.array([began]))[0]
+        return bool(clear and tick.data_t_s - lv["since"][i] >= wait_s
+                    and lv["holds"][i] >= 0.5)
 
     def _localise(self, tick: Tick, lv: dict[str, Any], ready: B,
-                  host: dict[int, tuple[float, float, int]]) -> list[Candidate]:
+                  host: dict[int, tuple[float, float, int]]) -> list[tuple[Candidate, float]]:
         topo = tick.topology
-        node = lv["node"]
+        node, until = lv["node"], lv["until"]
         per_node = self.node_ranks_  # ranks seen on each node, compared or not
-        out = [self._host(tick, n, host[n], int(per_node[n])) for n in sorted(host)]
-        seen, healthy = self._gpu_looks_healthy(tick)
+        node_until = np.full(self.n_nodes_, -np.inf)
+        np.maximum.at(node_until, node, until)
+        out = [(self._host(tick, n, host[n], int(per_node[n])), float(node_until[n]))
+               for n in sorted(host)]
+        seen = self.causes_.seen
         for i in (int(k) for k in np.flatnonzero(ready)):
             n = int(node[i])
             if n in host or n in lv["pending"]:
                 continue
             if per_node[n] == 1:
-                out.append(self._single(tick, lv, i))
+                out.append((self._single(tick, lv, i), float(until[i])))
                 continue
             g = topo.gpu_id(n, int(lv["gpu"][i]))
             if g < 0:
                 continue
-            if not seen[g]:
-                out.append(self._rank(tick, lv, i, g))
-            elif healthy[g] and tick.data_t_s - lv["since"][i] >= self.host_persist_s and (
-                    lv["holds"][i] >= 0.5):
-                out.append(self._host_side(tick, lv, i, g, int(per_node[n])))
+            if not (seen.size and seen[g]):
+                if not (seen.size and self.causes_.ever_seen[g]):  # lost: telemetry_loss
+                    out.append((self._rank(tick, lv, i, g), float(until[i])))
+            elif self._host_side_due(tick, lv, i, g):
+                out.append((self._host_side(tick, lv, i, g, int(per_node[n])), float(until[i])))
         return out
 
     def _confidence(self, excess: float, bar: float, records: float) -> float:
@@ -580,8 +615,9 @@ class StragglerDetector(Detector):
             self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
             severity_of(rel, 0.3, 1.0), "investigate",
             f"{self._what(lv, i)} and holds the barrier in {float(lv['holds'][i]):.0%} of "
-            f"steps, while {tick.topology.gpu_name(g)} looks healthy (clock with its node "
-            "peers, no slowdown reason): the cause is on the host side (CPU, data loader, PCIe)",
+            f"steps, while {tick.topology.gpu_name(g)} has looked healthy all along (clock "
+            "with its node peers, no thermal or slowdown reason, below its throttle point): "
+            "the cause is on the host side (CPU, data loader, PCIe)",
             {**self._evidence(lv, i), "lone_rank": tick.topology.gpu_name(g),
              "ranks_on_node": ranks}, source=self.name)
 
