@@ -68,6 +68,9 @@ class _Steps:
     def watermark_s(self) -> float:
         return float("inf")
 
+    def steps_until_s(self, now_s: float) -> float:
+        return float("nan")  # a fixed log: nothing is known beyond the watermark
+
     def degraded(self) -> tuple[str, ...]:
         return ()
 

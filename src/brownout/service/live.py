@@ -137,7 +137,10 @@ class LiveController:
         frame, steps = self.feed.pull(until_s)
         self._ingest(frame, steps)
         self.engine.push(frame, steps, self.hangs.poll() if self.hangs is not None else ())
-        self.engine.advance(min(until_s, self.feed.watermark_s()))
+        # steps are judged silent at the time they are known up to (pushed records: now),
+        # not at the data time, which trails the clock by the delay and a scrape
+        self.engine.advance(min(until_s, self.feed.watermark_s()),
+                            self.feed.steps_until_s(now_s))
         try:
             report = self.policy.step(*self._open_joined(now_s))
         except JournalWriteError as exc:  # nothing is decided or done without the journal
