@@ -168,3 +168,43 @@ def test_a_report_for_ranks_no_job_has_names_the_rank() -> None:
     engine.push(syn.frame(SeriesRegistry(syn.topo), 10), None, hangs=[_report(T0 + 100)])
     (f,) = engine.finish().findings
     assert (f.component, f.component_type) == (f"rank{CULPRIT}", "rank")
+
+
+def _live(pending_s: float | None = None) -> tuple[float, float, Engine]:
+    """The job stopped; telemetry lags the clock (a live controller's delay and scrape):
+    the engine has ticked to ``tel_s``, the pushed step records are complete up to
+    ``now_s``, which is past the job's timeout while ``tel_s`` is not. With
+    ``pending_s``, one more record of the job, stamped then, waits for a later tick."""
+    syn = Synth(n_nodes=4, seed=4)
+    st = _cut(steps(syn.topo, 200, seed=4), culprit_behind=False)
+    stop_ts = float(st.ts.max())
+    ends = [float(st.ts[st.step == k].max()) for k in range(STOP_STEP)]
+    timeout_s = max(10 * float(np.median(np.diff(ends))), 60.0)
+    engine = Engine(syn.topo, [HangDetector(hang_k=100.0, hang_floor_s=1e9)])
+    engine.push(syn.frame(SeriesRegistry(syn.topo), 60), st)
+    if pending_s is not None:
+        late = st.take(np.flatnonzero(st.ts == stop_ts))
+        engine.push(None, StepRecords(late.ts * 0 + stop_ts + pending_s, late.job,
+                                      late.step + 1, late.rank, late.node, late.gpu,
+                                      late.compute_s, late.comm_s, late.stage, late.jobs,
+                                      late.node_names))
+    return stop_ts + timeout_s - 20.0, stop_ts + timeout_s + 10.0, engine
+
+
+def _stalled(engine: Engine) -> list[str]:
+    return [n.kind for n in engine.result().notices]
+
+
+def test_live_silence_is_judged_at_the_time_steps_are_known_to_not_the_data_time() -> None:
+    tel_s, now_s, engine = _live()
+    engine.advance(tel_s, steps_until_s=now_s)
+    assert _stalled(engine) == ["job_stalled"]
+    tel_s, _, replay = _live()
+    replay.advance(tel_s)  # no step horizon (a replay): the data time, not yet timed out
+    assert _stalled(replay) == []
+
+
+def test_a_record_waiting_for_a_later_tick_means_the_job_still_steps() -> None:
+    tel_s, now_s, engine = _live(pending_s=40.0)
+    engine.advance(tel_s, steps_until_s=now_s)
+    assert _stalled(engine) == []

@@ -12,7 +12,6 @@ same executor ``brownout evaluate`` uses.
 from __future__ import annotations
 
 import math
-
 from typing import Protocol
 
 from brownout.errors import BrownoutError
