@@ -7,6 +7,7 @@ when the evidence names one rank.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -208,3 +209,31 @@ def test_a_record_waiting_for_a_later_tick_means_the_job_still_steps() -> None:
     tel_s, now_s, engine = _live(pending_s=40.0)
     engine.advance(tel_s, steps_until_s=now_s)
     assert _stalled(engine) == []
+
+
+def test_the_timeouts_are_settings_and_bad_ones_are_refused() -> None:
+    from brownout.detect import default_detectors
+    from brownout.detect.hang_settings import HangTimeouts
+    from brownout.errors import InputError
+
+    t = HangTimeouts.parse({"stall_k": "6", "stall_floor_s": 120})
+    (det,) = [d for d in default_detectors(t) if isinstance(d, HangDetector)]
+    assert (det.stall_k, det.stall_floor_s, det.give_up_s) == (6.0, 120.0, 3600.0)
+    for bad, words in (({"stall_k": 0}, "hangs.stall_k must be a positive"),
+                       ({"hang_floor_s": "nan"}, "hangs.hang_floor_s must be a positive"),
+                       ({"give_up_s": 30}, "give_up_s (30) must be longer"),
+                       ({"stal_k": 3}, "unknown setting 'stal_k'"),
+                       ({"hold_s": True}, "hangs.hold_s: True is not a number")):
+        with pytest.raises(InputError, match=re.escape(words)):
+            HangTimeouts.parse(bad)
+
+
+def test_a_longer_floor_delays_the_stall() -> None:
+    ff, _ = run()
+    (n,) = ff.notices
+    syn = Synth(n_nodes=4, seed=4)
+    engine = Engine(syn.topo, [HangDetector(stall_floor_s=400.0)])
+    engine.push(syn.frame(SeriesRegistry(syn.topo), 60), _cut(steps(syn.topo, 200, seed=4),
+                                                             False))
+    (late,) = engine.finish().notices
+    assert late.evidence["timeout_s"] == 400.0 and late.detected_at > n.detected_at + 200

@@ -225,3 +225,25 @@ def test_a_pushed_jobs_silence_is_judged_at_the_clock_not_the_lagging_telemetry(
     timeout_s = stalled[0].finding.evidence["timeout_s"]
     # seen within one controller tick of the timeout, although telemetry trails by 25 s
     assert now - stop_s <= timeout_s + 1.0 + 1e-6
+
+
+def test_the_watch_config_sets_the_hang_timeouts_and_refuses_bad_ones(tmp_path: Path) -> None:
+    import pytest
+
+    from brownout.detect.hangs import HangDetector
+    from brownout.errors import ParseError
+    from brownout.service.config import load_watch_config
+
+    (tmp_path / "watch.yaml").write_text(
+        "source: {kind: simulator, scenario: rank_hang}\n"
+        "hangs: {stall_floor_s: 90, hang_k: 3}\n")
+    cfg = load_watch_config(tmp_path / "watch.yaml")
+    assert (cfg.hangs.stall_floor_s, cfg.hangs.hang_k, cfg.hangs.stall_k) == (90.0, 3.0, 10.0)
+    ctl = plan_controller(cfg, persistent=False, wall=ManualClock(0.0)).factory()
+    (det,) = [d for d in ctl.engine.detectors if isinstance(d, HangDetector)]
+    assert (det.stall_floor_s, det.hang_k) == (90.0, 3.0)
+    for bad in ("hangs: {stall_floor_s: -1}", "hangs: {stall_flor_s: 60}", "hangs: 60"):
+        (tmp_path / "bad.yaml").write_text(bad + "\n")
+        with pytest.raises(ParseError) as err:
+            load_watch_config(tmp_path / "bad.yaml")
+        assert "bad.yaml" in str(err.value) and "\n" not in str(err.value)

@@ -50,6 +50,7 @@ import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector
 from brownout.detect.collectives import HangReport, StuckRank
+from brownout.detect.hang_settings import HangTimeouts
 from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
@@ -112,15 +113,20 @@ class HangDetector(Detector):
         alive_util_pct: below this median utilisation the job's GPUs are idle:
             its processes are gone.
         hold_s: a Flight Recorder finding is kept at most this long without progress.
+
+    The timeouts are configurable (:class:`~brownout.detect.hang_settings.HangTimeouts`).
     """
 
     name = "hangs"
     needs_metrics = False  # step records and Flight Recorder reports are enough
 
-    def __init__(self, *, stall_k: float = 10.0, stall_floor_s: float = 60.0,
-                 hang_k: float = 4.0, hang_floor_s: float = 45.0, give_up_s: float = 3600.0,
+    def __init__(self, *, stall_k: float = HangTimeouts.stall_k,
+                 stall_floor_s: float = HangTimeouts.stall_floor_s,
+                 hang_k: float = HangTimeouts.hang_k,
+                 hang_floor_s: float = HangTimeouts.hang_floor_s,
+                 give_up_s: float = HangTimeouts.give_up_s,
                  activity_margin_pct: float = 15.0, activity_ratio: float = 0.6,
-                 alive_util_pct: float = 20.0, hold_s: float = 1800.0) -> None:
+                 alive_util_pct: float = 20.0, hold_s: float = HangTimeouts.hold_s) -> None:
         self.stall_k = stall_k
         self.stall_floor_s = stall_floor_s
         self.hang_k = hang_k

@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from brownout.clock import ManualClock
+from brownout.detect.api import Detector
 from brownout.detect.engine import Engine, EngineConfig
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile
@@ -85,20 +87,22 @@ class LiveController:
         engine: engine settings.
         settings: live-wiring settings.
         start_s: the controller clock at start.
+        detectors: the detectors (default: every built-in one, default settings).
     """
 
     def __init__(self, topology: Topology, feed: Feed, executor: Executor, journal: Journal,
                  policy: PolicyConfig, *, engine: EngineConfig | None = None,
                  settings: LiveSettings | None = None, start_s: float = 0.0,
                  interop: LiveInterop | None = None,
-                 hangs: FlightRecorderWatch | None = None) -> None:
+                 hangs: FlightRecorderWatch | None = None,
+                 detectors: Sequence[Detector] | None = None) -> None:
         self.topology = topology
         self.interop = interop  # node-local verdicts in, conditions/HealthEvents out
         self.feed = feed
         self.hangs = hangs
         self.settings = settings or LiveSettings()
         self.clock = ManualClock(start_s)
-        self.engine = Engine(topology, config=engine)
+        self.engine = Engine(topology, detectors, config=engine)
         self.policy = Controller(topology, executor, journal, policy, clock=self.clock)
         self.history = SignalHistory(topology, self.settings.history_ticks)
         self.views = SnapshotBuilder(topology, self.history)
