@@ -104,6 +104,17 @@ def test_a_computing_gpu_among_waiting_peers_names_its_rank() -> None:
     assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
 
 
+def test_without_profiling_a_computing_gpu_among_spinning_peers_is_named_by_power() -> None:
+    def stuck_kernel(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = np.nan  # not collected on this fleet
+        d["DCGM_FI_DEV_POWER_USAGE"][:] = 230.0  # peers spin: busy, at a quarter load
+        d["DCGM_FI_DEV_POWER_USAGE"][CULPRIT] = 690.0
+
+    ff, _ = run(stuck_kernel)
+    (hang,) = [f for f in ff.findings if f.kind == "rank_hang"]
+    assert hang.component == "n0002/gpu5" and "power" in hang.summary
+
+
 def test_a_crash_is_no_hang_even_with_an_xid() -> None:
     def crashed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
         d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # every process gone

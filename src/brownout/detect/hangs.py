@@ -15,9 +15,12 @@ Two kinds of evidence reach this detector.
   stepping, or its GPU doing something else than all its peers' (computing
   while they sit in the collective, or idle while they spin in it: GPU
   utilisation or tensor activity apart from the peers' median, which weighs
-  double). Apart means by at least ``activity_ratio`` of the larger of the
-  two and ``activity_margin_pct`` points: tensor activity under load differs
-  between GPU models, so a fixed margin would not hold across a fleet. When
+  double), or its power apart (``power_ratio``: a GPU spinning in a
+  collective reads 100 % utilisation at a fraction of a computing GPU's power,
+  the evidence where profiling fields are not collected). Apart means by at
+  least ``activity_ratio`` of the larger of the two and
+  ``activity_margin_pct`` points: tensor activity under load differs between
+  GPU models, so a fixed margin would not hold across a fleet. When
   the evidence points at several ranks, the one whose evidence weighs most is
   named; a tie names nobody. Evidence that weighs two or more (GPU activity
   apart, or a step behind with an Xid) names the rank sooner, after
@@ -110,6 +113,10 @@ class HangDetector(Detector):
             percent) at least this many points from its peers' median ...
         activity_ratio: ... and by at least this fraction of the larger of the
             two singles it out.
+        power_ratio: so does its GPU's power this fraction of the larger of its
+            own and its peers' median apart (a GPU spinning in a collective reads
+            100 % utilisation at a fraction of a computing GPU's power: the
+            evidence where profiling fields are not collected).
         alive_util_pct: below this median utilisation the job's GPUs are idle:
             its processes are gone.
         hold_s: a Flight Recorder finding is kept at most this long without progress.
@@ -126,7 +133,8 @@ class HangDetector(Detector):
                  hang_floor_s: float = HangTimeouts.hang_floor_s,
                  give_up_s: float = HangTimeouts.give_up_s,
                  activity_margin_pct: float = 15.0, activity_ratio: float = 0.6,
-                 alive_util_pct: float = 20.0, hold_s: float = HangTimeouts.hold_s) -> None:
+                 power_ratio: float = 0.4, alive_util_pct: float = 20.0,
+                 hold_s: float = HangTimeouts.hold_s) -> None:
         self.stall_k = stall_k
         self.stall_floor_s = stall_floor_s
         self.hang_k = hang_k
@@ -134,6 +142,7 @@ class HangDetector(Detector):
         self.give_up_s = give_up_s
         self.activity_margin_pct = activity_margin_pct
         self.activity_ratio = activity_ratio
+        self.power_ratio = power_ratio
         self.alive_util_pct = alive_util_pct
         self.hold_s = hold_s
 
@@ -290,14 +299,17 @@ class HangDetector(Detector):
         for r, g in gpus.items():
             if 0 <= g < self.xid_at_.size and abs(self.xid_at_[g] - job.newest_s) <= slack:
                 why.setdefault(r, []).append((1, f"Xid {int(self.xid_[g])} on its GPU"))
-        for metric, label, scale in (("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0),
-                                     ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity",
-                                      100.0)):
-            odd = self._outlier(tick, gpus, metric, scale, after_s)
+        pct, ratio = self.activity_margin_pct, self.activity_ratio
+        for metric, label, scale, unit, floor, frac in (
+                ("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0, "%", pct, ratio),
+                ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity", 100.0, "%", pct, ratio),
+                ("DCGM_FI_DEV_POWER_USAGE", "power", 1.0, " W", 0.0, self.power_ratio)):
+            odd = self._outlier(tick, gpus, (metric, scale), (floor, frac), after_s)
             if odd is not None:
                 r, mine, peers = odd
                 why.setdefault(r, []).append((2, (
-                    f"its GPU {label} is {mine:.0f}% while its peers' median is {peers:.0f}%")))
+                    f"its GPU {label} is {mine:.0f}{unit} while its peers' median is "
+                    f"{peers:.0f}{unit}")))
         return _strongest(why)
 
     @staticmethod
@@ -309,17 +321,19 @@ class HangDetector(Detector):
         return {r: float(value[g]) * scale for r, g in gpus.items()
                 if 0 <= g < value.size and ok[g] and when[g] > since_s}
 
-    def _outlier(self, tick: Tick, gpus: dict[int, int], metric: str, scale: float,
-                 since_s: float) -> tuple[int, float, float] | None:
-        """The one rank whose GPU reads far from its peers' median, if exactly one does
-        (samples taken during the silence only: those before say nothing of it)."""
-        known = self._known(tick, gpus, metric, scale, since_s)
+    def _outlier(self, tick: Tick, gpus: dict[int, int], what: tuple[str, float],
+                 apart_by: tuple[float, float], since_s: float
+                 ) -> tuple[int, float, float] | None:
+        """The one rank whose GPU reads far from its peers' median, if exactly one does:
+        at least ``apart_by`` = (points, fraction of the larger of the two) apart, on
+        samples taken during the silence only (those before say nothing of it)."""
+        known = self._known(tick, gpus, *what, since_s)
         if len(known) < 3:
             return None
         peers = float(np.median(list(known.values())))
-        gap = np.abs(np.array(list(known.values())) - peers)
-        apart = (gap >= self.activity_margin_pct) & (
-            gap >= self.activity_ratio * np.maximum(np.array(list(known.values())), peers))
+        mine = np.array(list(known.values()))
+        gap = np.abs(mine - peers)
+        apart = (gap >= apart_by[0]) & (gap >= apart_by[1] * np.maximum(mine, peers))
         odd = [r for r, a in zip(known, apart.tolist(), strict=True) if a]
         return (odd[0], known[odd[0]], peers) if len(odd) == 1 else None
 
