@@ -80,7 +80,7 @@ class Effects:
         """Back to healthy, in place (no allocation on the hot path)."""
         for name in ("gpu_cap", "gpu_rth_mult", "gpu_compute_mult", "node_compute_mult",
                      "nic_bw", "nic_rate_frac", "switch_congestion", "switch_wait_mult",
-                     "nvlink_bw", "dyn_w_mult"):
+                     "nvlink_bw"):
             getattr(self, name).fill(1.0)
         for name in ("gpu_reasons", "gpu_dead", "gpu_gone", "gpu_sbe_rate", "gpu_dbe_rate",
                      "gpu_remap_rate", "gpu_pcie_rate", "gpu_remap_failure", "node_silent",

@@ -221,10 +221,8 @@ class Simulation:
         self._discrete(e, t0)
         self.gpu.inlet_c = ((self.inlet_base + e.domain_inlet_add)[self.gpu_domain]
                             + self.inlet_offset)
-        demand = self._demand(e)  # sets what hung jobs' GPUs do (e.dyn_w_mult among it)
-        hardware.gpu_tick(self.gpu, self.model, e, demand=demand,
-                          dyn_w=self.dyn_w * e.dyn_w_mult, r_th=self.r_th, dt_s=self.dt_s,
-                          rng=self.rng)
+        hardware.gpu_tick(self.gpu, self.model, e, demand=self._demand(e), dyn_w=self.dyn_w,
+                          r_th=self.r_th, dt_s=self.dt_s, rng=self.rng)
         self._run_jobs(e, t0, t1)
         self.nvlink.tick(e, self.jobs, self.events, self.gpu.counters, t_s=t1, dt_s=self.dt_s,
                          rng=self.rng)

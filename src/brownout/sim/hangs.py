@@ -2,9 +2,7 @@
 
 At the fault's onset the job stops in mid-step: no rank writes another step
 record, yet the scheduler still says "running". The peers' GPUs spin in the
-collective: busy (utilisation near 100 %), but their tensor pipes do no
-useful work and, with only NCCL's few polling thread blocks resident, they
-draw a fraction of their dynamic power (``SPIN_POWER``); the hung rank's
+collective (busy, but their tensor pipes do no useful work); the hung rank's
 GPU either keeps computing (a kernel that never ends) or idles (its process
 stopped, or a device-side error, which also posts an Xid). The hang holds
 the incarnation of the job that was running at the onset: a restart (by the
@@ -24,11 +22,6 @@ from brownout.sim.jobs import Job
 
 #: compute multiplier that makes a spinning GPU's tensor activity near zero
 SPIN_MULT = 25.0
-#: dynamic power of a GPU spinning in a collective, as a fraction of a compute load's:
-#: NCCL keeps one thread block per channel polling (a few of ~100-150 SMs), memory-bound.
-#: An assumption of the twin (the "100 % utilisation at low power" of a hung NCCL job),
-#: not a measurement
-SPIN_POWER = 0.25
 #: a hang whose onset fell while its job was down strikes this long after the job is back
 DEFER_S = 120.0
 
@@ -44,10 +37,8 @@ def hang_of(job: Job, faults: list[Fault], run_since_s: float, t_s: float) -> Fa
 def hang_demand(job: Job, fault: Fault, e: Effects, demand: np.ndarray) -> None:
     """Utilisation of a hung job's GPUs: the peers spin, the hung rank per its variant."""
     e.gpu_compute_mult[job.gpus] *= SPIN_MULT
-    e.dyn_w_mult[job.gpus] *= SPIN_POWER
     g = fault.index
     e.gpu_compute_mult[g] /= SPIN_MULT
-    e.dyn_w_mult[g] /= SPIN_POWER
     demand[g] = 1.0 if e.gpu_hung[g] == HANG_BUSY else 0.0
 
 
