@@ -135,6 +135,24 @@ def test_an_xid_elsewhere_does_not_hide_the_rank_with_more_evidence() -> None:
     assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
 
 
+def test_a_job_that_crashed_and_came_back_silent_is_only_a_notice() -> None:
+    stop: list[float] = []
+
+    def crash_then_back(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if not stop:
+            stop.append(t)
+        d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 79  # what crashed the first incarnation
+        if t < stop[0] + 300:
+            d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # processes gone: restarting
+        else:  # restarted elsewhere for all it knows, hung before its first record
+            d["DCGM_FI_DEV_GPU_UTIL"][CULPRIT] = 0.0
+
+    ff, _ = run(crash_then_back, scrapes=90)
+    assert kinds(ff) == [("job_stalled", "job0")]
+    (n,) = ff.notices
+    assert n.evidence["restarted"] and n.onset >= stop[0] + 300 - 30
+
+
 def test_evidence_naming_two_ranks_equally_names_nobody() -> None:
     def xid_elsewhere(i: int, t: float, d: dict[str, np.ndarray]) -> None:
         d["DCGM_FI_DEV_XID_ERRORS"][2] = 79

@@ -36,7 +36,11 @@ data time (see :func:`steps_now_s`).
 
 A hung job still holds its GPUs: peers spin in the collective. When GPU
 telemetry shows every GPU of the job idle, its processes are gone (a crash,
-a restart on its way, the end of the run): not a hang, nothing is said. A job
+a restart on its way, the end of the run): not a hang, nothing is said. If
+its GPUs are busy again with still no record, a new incarnation came up and
+stopped before its first step: silent since it came back, and only the
+notice is given (where its ranks run now, and what stopped it, no record
+says). A job
 that steps again is no longer stalled; a silence longer than ``give_up_s`` is
 taken for a job that ended.
 """
@@ -73,6 +77,7 @@ class _Job:
     gpu: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     per_step_s: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     newest_s: float = -math.inf
+    gone_s: float = -math.inf  # last seen with every GPU idle (processes gone), data time
 
     def step_s(self) -> float:
         return float(np.median(self.per_step_s)) if len(self.per_step_s) >= 3 else math.nan
@@ -252,26 +257,35 @@ class HangDetector(Detector):
             return []
         timeout_s = max(self.stall_k * step_s, self.stall_floor_s)
         soon_s = min(timeout_s, max(self.hang_k * step_s, self.hang_floor_s))
-        silent_s = steps_now_s(tick, name) - job.newest_s
+        # a job seen gone (crashed) that holds busy GPUs again is a new incarnation, silent
+        # since it came back: where its ranks run now and what stopped it, no record says
+        reborn = job.gone_s > job.newest_s
+        since_s = job.gone_s if reborn else job.newest_s
+        silent_s = steps_now_s(tick, name) - since_s
         if not soon_s < silent_s < self.give_up_s:
             return []
         gpus = self._gpus(tick.topology, job)
         # telemetry of the silence: sampled a scrape interval after it began at least
         # (an exporter serves values it collected up to an interval earlier)
-        after_s = job.newest_s + tick.interval_s
-        if self._gone(tick, gpus, after_s):
+        after_s = since_s + tick.interval_s
+        state = self._alive(tick, gpus, after_s)
+        if state == "gone":
+            job.gone_s = max(job.gone_s, tick.data_t_s)
+        if state != "alive":
             return []
         stalled = silent_s > timeout_s
-        culprit = self._single_out(tick, job, step_s, gpus, after_s)
+        culprit = None if reborn else self._single_out(tick, job, step_s, gpus, after_s)
         if not stalled and (culprit is None or culprit[2] < 2):
             return []
         ev = {"job": name, "silent_s": round(silent_s, 1), "step_s": round(step_s, 3),
               "timeout_s": round(timeout_s if stalled else soon_s, 1),
-              "ranks": int(job.rank.size)}
+              "ranks": int(job.rank.size), **({"restarted": True} if reborn else {})}
+        what = (f"{name} came back after its GPUs went idle (a restart) and reported no "
+                f"step in {silent_s:.0f} s" if reborn else
+                f"every rank of {name} stopped reporting steps {silent_s:.0f} s ago")
         out = [] if not stalled else [Candidate(
-            "job_stalled", name, job.newest_s, 0.8, "major", "investigate",
-            f"every rank of {name} stopped reporting steps {silent_s:.0f} s ago "
-            f"(timeout {timeout_s:.0f} s, {self.stall_k:g} x its {step_s:.2f} s step)",
+            "job_stalled", name, since_s, 0.8, "major", "investigate",
+            f"{what} (timeout {timeout_s:.0f} s, {self.stall_k:g} x its {step_s:.2f} s step)",
             ev, notice=True, source=self.name)]
         if culprit is not None:
             rank, why, _ = culprit
@@ -337,16 +351,17 @@ class HangDetector(Detector):
         odd = [r for r, a in zip(known, apart.tolist(), strict=True) if a]
         return (odd[0], known[odd[0]], peers) if len(odd) == 1 else None
 
-    def _gone(self, tick: Tick, gpus: dict[int, int], since_s: float) -> bool:
-        """Every GPU of the job idle (its processes are gone), as far as telemetry taken
-        during the silence says; also True (not judged yet) while the job's GPUs have
-        telemetry but none sampled since the silence began: a job that crashed
-        still reads busy in the scrape before."""
+    def _alive(self, tick: Tick, gpus: dict[int, int], since_s: float) -> str:
+        """``gone`` when every GPU of the job is idle (its processes are gone) as far as
+        telemetry taken during the silence says; ``unknown`` while the job's GPUs have
+        telemetry but none sampled since ``since_s`` (a job that crashed still reads
+        busy in the scrape before); else ``alive`` (busy, or no telemetry of them)."""
         util = "DCGM_FI_DEV_GPU_UTIL"
         known = self._known(tick, gpus, util, 1.0, since_s)
         if len(known) < 3:
-            return len(self._known(tick, gpus, util, 1.0)) >= 3
-        return float(np.median(list(known.values()))) < self.alive_util_pct
+            return "unknown" if len(self._known(tick, gpus, util, 1.0)) >= 3 else "alive"
+        idle = float(np.median(list(known.values()))) < self.alive_util_pct
+        return "gone" if idle else "alive"
 
     def _step_hang(self, tick: Tick, job: _Job, rank: int, why: list[str],
                    ev: dict[str, Any]) -> Candidate:
