@@ -14,8 +14,7 @@ medians:
 * ``approve->drain``: the approval POST -> slurmctld shows the node drained;
 * ``kill->back``: SIGKILL of ``watch`` -> the restarted one answers;
 * ``hang->seen``: the job's last record -> ``job_stalled`` / ``rank_hang``,
-  against the issue's bound ``2 x step + the detector's hang timeout`` (the
-  test allows the controller's data lag on top: ``PIPELINE_LAG_S``);
+  against the issue's bound ``2 x step + the detector's hang timeout``;
 * records written / lost (the hook's drops and failures) and duplicated
   findings or actions after the restart.
 

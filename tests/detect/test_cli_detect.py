@@ -61,3 +61,13 @@ def test_bad_input_exits_2_with_one_line(recording: Path, tmp_path: Path,
     err = capsys.readouterr().err
     assert "missing" in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("bad", ["stall_floor_s=-5", "stall_k=abc", "stall_kk=3", "stall_k"])
+def test_a_bad_hang_timeout_is_one_line_and_no_file(recording: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    bad: str) -> None:
+    out = tmp_path / "f.json"
+    assert detect(recording, out, "--steps", str(recording / "steps.jsonl"), "--hang", bad) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("hang" in err[0]) and not out.exists()

@@ -7,6 +7,7 @@ when the evidence names one rank.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -103,6 +104,17 @@ def test_a_computing_gpu_among_waiting_peers_names_its_rank() -> None:
     assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
 
 
+def test_without_profiling_a_computing_gpu_among_spinning_peers_is_named_by_power() -> None:
+    def stuck_kernel(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = np.nan  # not collected on this fleet
+        d["DCGM_FI_DEV_POWER_USAGE"][:] = 230.0  # peers spin: busy, at a quarter load
+        d["DCGM_FI_DEV_POWER_USAGE"][CULPRIT] = 690.0
+
+    ff, _ = run(stuck_kernel)
+    (hang,) = [f for f in ff.findings if f.kind == "rank_hang"]
+    assert hang.component == "n0002/gpu5" and "power" in hang.summary
+
+
 def test_a_crash_is_no_hang_even_with_an_xid() -> None:
     def crashed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
         d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # every process gone
@@ -121,6 +133,24 @@ def test_an_xid_elsewhere_does_not_hide_the_rank_with_more_evidence() -> None:
 
     ff, _ = run(both)
     assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_a_job_that_crashed_and_came_back_silent_is_only_a_notice() -> None:
+    stop: list[float] = []
+
+    def crash_then_back(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if not stop:
+            stop.append(t)
+        d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 79  # what crashed the first incarnation
+        if t < stop[0] + 300:
+            d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # processes gone: restarting
+        else:  # restarted elsewhere for all it knows, hung before its first record
+            d["DCGM_FI_DEV_GPU_UTIL"][CULPRIT] = 0.0
+
+    ff, _ = run(crash_then_back, scrapes=90)
+    assert kinds(ff) == [("job_stalled", "job0")]
+    (n,) = ff.notices
+    assert n.evidence["restarted"] and n.onset >= stop[0] + 300 - 30
 
 
 def test_evidence_naming_two_ranks_equally_names_nobody() -> None:
@@ -168,3 +198,71 @@ def test_a_report_for_ranks_no_job_has_names_the_rank() -> None:
     engine.push(syn.frame(SeriesRegistry(syn.topo), 10), None, hangs=[_report(T0 + 100)])
     (f,) = engine.finish().findings
     assert (f.component, f.component_type) == (f"rank{CULPRIT}", "rank")
+
+
+def _live(pending_s: float | None = None) -> tuple[float, float, Engine]:
+    """The job stopped; telemetry lags the clock (a live controller's delay and scrape):
+    the engine has ticked to ``tel_s``, the pushed step records are complete up to
+    ``now_s``, which is past the job's timeout while ``tel_s`` is not. With
+    ``pending_s``, one more record of the job, stamped then, waits for a later tick."""
+    syn = Synth(n_nodes=4, seed=4)
+    st = _cut(steps(syn.topo, 200, seed=4), culprit_behind=False)
+    stop_ts = float(st.ts.max())
+    ends = [float(st.ts[st.step == k].max()) for k in range(STOP_STEP)]
+    timeout_s = max(10 * float(np.median(np.diff(ends))), 60.0)
+    engine = Engine(syn.topo, [HangDetector(hang_k=100.0, hang_floor_s=1e9)])
+    engine.push(syn.frame(SeriesRegistry(syn.topo), 60), st)
+    if pending_s is not None:
+        late = st.take(np.flatnonzero(st.ts == stop_ts))
+        engine.push(None, StepRecords(late.ts * 0 + stop_ts + pending_s, late.job,
+                                      late.step + 1, late.rank, late.node, late.gpu,
+                                      late.compute_s, late.comm_s, late.stage, late.jobs,
+                                      late.node_names))
+    return stop_ts + timeout_s - 20.0, stop_ts + timeout_s + 10.0, engine
+
+
+def _stalled(engine: Engine) -> list[str]:
+    return [n.kind for n in engine.result().notices]
+
+
+def test_live_silence_is_judged_at_the_time_steps_are_known_to_not_the_data_time() -> None:
+    tel_s, now_s, engine = _live()
+    engine.advance(tel_s, steps_until_s=now_s)
+    assert _stalled(engine) == ["job_stalled"]
+    tel_s, _, replay = _live()
+    replay.advance(tel_s)  # no step horizon (a replay): the data time, not yet timed out
+    assert _stalled(replay) == []
+
+
+def test_a_record_waiting_for_a_later_tick_means_the_job_still_steps() -> None:
+    tel_s, now_s, engine = _live(pending_s=40.0)
+    engine.advance(tel_s, steps_until_s=now_s)
+    assert _stalled(engine) == []
+
+
+def test_the_timeouts_are_settings_and_bad_ones_are_refused() -> None:
+    from brownout.detect import default_detectors
+    from brownout.detect.hang_settings import HangTimeouts
+    from brownout.errors import InputError
+
+    t = HangTimeouts.parse({"stall_k": "6", "stall_floor_s": 120})
+    (det,) = [d for d in default_detectors(t) if isinstance(d, HangDetector)]
+    assert (det.stall_k, det.stall_floor_s, det.give_up_s) == (6.0, 120.0, 3600.0)
+    for bad, words in (({"stall_k": 0}, "hangs.stall_k must be a positive"),
+                       ({"hang_floor_s": "nan"}, "hangs.hang_floor_s must be a positive"),
+                       ({"give_up_s": 30}, "give_up_s (30) must be longer"),
+                       ({"stal_k": 3}, "unknown setting 'stal_k'"),
+                       ({"hold_s": True}, "hangs.hold_s: True is not a number")):
+        with pytest.raises(InputError, match=re.escape(words)):
+            HangTimeouts.parse(bad)
+
+
+def test_a_longer_floor_delays_the_stall() -> None:
+    ff, _ = run()
+    (n,) = ff.notices
+    syn = Synth(n_nodes=4, seed=4)
+    engine = Engine(syn.topo, [HangDetector(stall_floor_s=400.0)])
+    engine.push(syn.frame(SeriesRegistry(syn.topo), 60), _cut(steps(syn.topo, 200, seed=4),
+                                                             False))
+    (late,) = engine.finish().notices
+    assert late.evidence["timeout_s"] == 400.0 and late.detected_at > n.detected_at + 200

@@ -64,10 +64,6 @@ JOB = "e2e-gloo"
 SOURCE_INTERVAL_S = 1.0  # watch reads Prometheus this often ...
 DELAY_S = 1.0  # ... this far behind the wall clock
 ENGINE_TICK_S = 1.0  # ... and runs the detectors this often
-#: how late the controller can see a silence at most: detectors judge it at the data
-#: time, which trails the wall clock by the delay and the telemetry's watermark (one
-#: scrape interval), and run once per engine tick -- the hang bound's allowance
-PIPELINE_LAG_S = DELAY_S + SCRAPE_S + ENGINE_TICK_S
 JOB_SCRIPT = Path(__file__).with_name("e2e_job.py")
 T = TypeVar("T")
 

@@ -11,9 +11,9 @@ for the story; here are the claims:
     with brownout's reason;
 (b) a rank hung inside an all-reduce gives a ``job_stalled`` notice or a
     ``rank_hang`` finding within twice the job's step time plus the hang
-    timeout, plus the controller's lag (its ``delay_s``, one scrape interval
-    and one engine tick: silence is judged at the data time, not the wall
-    clock, once per tick);
+    timeout (silence is judged at the controller's clock, to which pushed
+    step records are complete, not at the telemetry's data time, which
+    trails it by the delay and a scrape);
 (c) after ``kill -9`` and a restart of ``watch`` mid-run, no step record is
     lost (the hook buffered and delivered it) and no finding or action is
     duplicated.
@@ -35,7 +35,6 @@ pytest.importorskip("torch.distributed", reason="torch is not installed")
 
 from .e2e_harness import (
     JOB,
-    PIPELINE_LAG_S,
     RANK_NODES,
     SLOW_RANK,
     WORLD,
@@ -81,9 +80,7 @@ def test_b_a_hung_rank_is_seen_within_two_steps_plus_the_timeout(result: Result)
     assert result.hang is not None, result.log_tail
     assert result.hang["kind"] in ("job_stalled", "rank_hang")
     assert result.hang_after_s is not None and result.hang_timeout_s is not None
-    # the bound (2 x step + the hang timeout), plus the controller's lag: the
-    # stall is judged at the data time, which trails the wall clock, once per engine tick
-    bound_s = 2 * result.step_s + result.hang_timeout_s + PIPELINE_LAG_S
+    bound_s = 2 * result.step_s + result.hang_timeout_s  # the bound
     assert result.hang_after_s <= bound_s, result.hang
 
 

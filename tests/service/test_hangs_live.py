@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from brownout.clock import ManualClock
 from brownout.detect.collectives import analyse
 from brownout.executors.fake import FakeExecutor
@@ -67,6 +69,9 @@ class _Steps:
 
     def watermark_s(self) -> float:
         return float("inf")
+
+    def steps_until_s(self, now_s: float) -> float:
+        return float("nan")  # a fixed log: nothing is known beyond the watermark
 
     def degraded(self) -> tuple[str, ...]:
         return ()
@@ -156,3 +161,89 @@ def test_dumps_alone_are_enough(tmp_path: Path) -> None:
     (f,) = [v.finding for v in ctl.state().findings]
     assert (f.kind, f.component, f.component_type) == ("rank_hang", "rank2", "rank")
     assert ex.executed == []  # no node to act on: shown, never acted on
+
+
+class _LaggingTelemetry:
+    """Telemetry whose newest scrape trails the clock by ``lag_s`` (a live Prometheus)."""
+
+    name = "lagging"
+
+    def __init__(self, frame: Frame, lag_s: float) -> None:
+        self.frame, self.lag_s, self.sent_s, self.until_s = frame, lag_s, -1e18, -1e18
+
+    def pull(self, until_s: float) -> tuple[Frame | None, StepRecords | None]:
+        f, upto = self.frame, until_s - self.lag_s
+        keep = (f.t_s > self.sent_s) & (f.t_s <= upto)
+        self.sent_s, self.until_s = max(self.sent_s, upto), until_s
+        return Frame(f.t_s[keep], f.series[keep], f.value[keep], f.table), None
+
+    def watermark_s(self) -> float:
+        return self.until_s
+
+    def steps_until_s(self, now_s: float) -> float:
+        return float("nan")
+
+    def degraded(self) -> tuple[str, ...]:
+        return ()
+
+    def finished(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_a_pushed_jobs_silence_is_judged_at_the_clock_not_the_lagging_telemetry() -> None:
+    from tests.detect.synth import Synth
+    from tests.detect.synth import steps as synth_steps
+
+    from brownout.detect.engine import EngineConfig
+    from brownout.service.intake import StepIntake
+    from brownout.service.stepfeed import StepFeed
+    from brownout.telemetry.series import SeriesRegistry
+
+    syn = Synth(n_nodes=4, seed=4)
+    st = synth_steps(syn.topo, 30, seed=4)  # the job stops after its 30th step
+    names = [n.name for n in syn.topo.nodes]
+    stop_s = float(st.ts.max())
+    intake = StepIntake(syn.topo.node_index)
+    intake.submit(b"\n".join(json.dumps({
+        "ts": float(st.ts[i]), "job": st.jobs[st.job[i]], "step": int(st.step[i]),
+        "rank": int(st.rank[i]), "node": names[st.node[i]], "gpu": int(st.gpu[i]),
+        "compute_s": float(st.compute_s[i]), "comm_s": float(st.comm_s[i])}).encode()
+        for i in range(len(st))))
+    feed = StepFeed(intake, _LaggingTelemetry(syn.frame(SeriesRegistry(syn.topo), 60), 25.0))
+    ctl = LiveController(syn.topo, feed, FakeExecutor(), Journal(":memory:", "fake"),
+                         PolicyConfig(approval_mode="all"), engine=EngineConfig(tick_s=1.0),
+                         start_s=float(st.ts.min()))
+    for now in np.arange(float(st.ts.min()) + 1.0, stop_s + 200.0, 1.0):
+        ctl.tick(float(now))
+        stalled = [n for n in ctl.state().notices if n.finding.kind == "job_stalled"]
+        if stalled:
+            break
+    assert stalled, "no job_stalled notice"
+    timeout_s = stalled[0].finding.evidence["timeout_s"]
+    # seen within one controller tick of the timeout, although telemetry trails by 25 s
+    assert now - stop_s <= timeout_s + 1.0 + 1e-6
+
+
+def test_the_watch_config_sets_the_hang_timeouts_and_refuses_bad_ones(tmp_path: Path) -> None:
+    import pytest
+
+    from brownout.detect.hangs import HangDetector
+    from brownout.errors import ParseError
+    from brownout.service.config import load_watch_config
+
+    (tmp_path / "watch.yaml").write_text(
+        "source: {kind: simulator, scenario: rank_hang}\n"
+        "hangs: {stall_floor_s: 90, hang_k: 3}\n")
+    cfg = load_watch_config(tmp_path / "watch.yaml")
+    assert (cfg.hangs.stall_floor_s, cfg.hangs.hang_k, cfg.hangs.stall_k) == (90.0, 3.0, 10.0)
+    ctl = plan_controller(cfg, persistent=False, wall=ManualClock(0.0)).factory()
+    (det,) = [d for d in ctl.engine.detectors if isinstance(d, HangDetector)]
+    assert (det.stall_floor_s, det.hang_k) == (90.0, 3.0)
+    for bad in ("hangs: {stall_floor_s: -1}", "hangs: {stall_flor_s: 60}", "hangs: 60"):
+        (tmp_path / "bad.yaml").write_text(bad + "\n")
+        with pytest.raises(ParseError) as err:
+            load_watch_config(tmp_path / "bad.yaml")
+        assert "bad.yaml" in str(err.value) and "\n" not in str(err.value)

@@ -51,6 +51,9 @@ class StepsOnlyFeed:
     def watermark_s(self) -> float:
         return self.until_s
 
+    def steps_until_s(self, now_s: float) -> float:
+        return float("nan")  # a fixed log: nothing is known beyond the watermark
+
     def degraded(self) -> tuple[str, ...]:
         return ()
 

@@ -12,9 +12,11 @@ from typing import Any
 import click
 import numpy as np
 
+from brownout.detect import default_detectors
 from brownout.detect.collectives import HangReport, analyse
 from brownout.detect.engine import Engine, EngineConfig
 from brownout.detect.flight import flight_findings, merge
+from brownout.detect.hang_settings import HangTimeouts, parse_pairs
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile, write_findings
 from brownout.interop.verdicts import Verdict
@@ -48,13 +50,16 @@ from brownout.topology.model import Topology
                    "never findings of their own (docs/interop.md).")
 @click.option("--tick-s", "tick_s", default=15.0, show_default=True, type=float,
               help="Seconds between detector updates.")
+@click.option("--hang", "hang", multiple=True, metavar="KEY=VALUE",
+              help="A hang detector timeout (stall_k, stall_floor_s, hang_k, hang_floor_s, "
+                   "give_up_s, hold_s; repeatable; docs/detection.md).")
 @click.option("--strict", is_flag=True, help="Fail on the first malformed input line.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the findings table.")
 def command(  # noqa: PLR0917 - click passes every option positionally
         topology_path: str | None, metrics: tuple[str, ...], steps_path: str | None,
             prometheus: str | None, start: str | None, end: str | None,
             flight_dir: str | None, out: str, verdicts: tuple[str, ...], tick_s: float,
-            strict: bool, quiet: bool) -> int:
+            hang: tuple[str, ...], strict: bool, quiet: bool) -> int:
     """Replay telemetry and step records through the detectors; write findings."""
     from brownout.cli.common import load_inputs, report_problems
 
@@ -62,6 +67,7 @@ def command(  # noqa: PLR0917 - click passes every option positionally
         raise InputError("detect needs --metrics, --prometheus, --steps or --flight-recorder")
     if tick_s <= 0:
         raise InputError(f"--tick-s must be positive, got {tick_s}")
+    timeouts = HangTimeouts.parse(parse_pairs(hang), "--hang")
     hangs = _flight_reports(flight_dir) if flight_dir else []
     if topology_path is None:
         if metrics or steps_path or prometheus:
@@ -75,7 +81,7 @@ def command(  # noqa: PLR0917 - click passes every option positionally
         frame = _prometheus_frame(prometheus, start, end, registry, problems)
     steps = read_steps(steps_path, topo, problems, strict) if steps_path else None
     topo, model_diffs = with_observed_models(topo, registry.gpu_models)
-    engine = Engine(topo, config=EngineConfig(tick_s=tick_s))
+    engine = Engine(topo, default_detectors(timeouts), config=EngineConfig(tick_s=tick_s))
     engine.push(frame if (metrics or prometheus) else None, steps)
     result = engine.finish()
     problems.counter_resets += engine.state.counter_resets  # counted once, where rates are made

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from brownout.detect.hang_settings import HangTimeouts, parse_pairs
 from brownout.service.auth import load_or_create_token
 from brownout.service.config import MODES, WatchConfig, load_watch_config
 from brownout.service.run import RunOptions, serve_forever
@@ -47,13 +48,18 @@ from brownout.service.wiring import ingest_token_path, plan_controller, token_pa
               help="Mark HealthEvents EXECUTE_REMEDIATION (default STORE_ONLY).")
 @click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False),
               help="Kubeconfig of the interop client (default: in-cluster, then ~/.kube).")
+@click.option("--hang", "hang", multiple=True, metavar="KEY=VALUE",
+              help="A hang detector timeout (stall_k, stall_floor_s, hang_k, hang_floor_s, "
+                   "give_up_s, hold_s), over the config's hangs: section (repeatable; "
+                   "docs/detection.md).")
 def command(*, config_path: str | None, prometheus: str | None, topology: str | None,
             mode: str | None, host: str | None, port: int | None, state_dir: str | None,
             steps_dir: str | None, print_token: bool, print_ingest_token: bool,
             flight_recorder: str | None,
             verdicts: tuple[str, ...], verdicts_kubernetes: bool | None,
             publish_kubernetes: bool | None, nvsentinel: str | None,
-            nvsentinel_remediate: bool | None, kubeconfig: str | None) -> int:
+            nvsentinel_remediate: bool | None, kubeconfig: str | None,
+            hang: tuple[str, ...]) -> int:
     """Run the live controller; serve the API, /metrics and the dashboard.
 
     Telemetry from --prometheus (or the config's source); step records pushed
@@ -67,7 +73,9 @@ def command(*, config_path: str | None, prometheus: str | None, topology: str | 
                        verdicts_kubernetes=verdicts_kubernetes,
                        publish_kubernetes=publish_kubernetes, nvsentinel=nvsentinel,
                        nvsentinel_remediate=nvsentinel_remediate, kubeconfig=kubeconfig,
-                       flight_recorder=flight_recorder)
+                       flight_recorder=flight_recorder,
+                       hangs=HangTimeouts.parse({**base.hangs.params(), **parse_pairs(hang)},
+                                                "--hang") if hang else None)
     token = load_or_create_token(token_path(cfg))
     ingest = load_or_create_token(ingest_token_path(cfg), "ingest token")
     if print_token or print_ingest_token:

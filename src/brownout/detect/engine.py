@@ -139,8 +139,15 @@ class Engine:
         tick = self.config.tick_s
         return (math.floor(min(starts) / tick) + 1) * tick
 
-    def advance(self, until_s: float) -> list[Event]:
-        """Run every tick up to ``until_s`` (inclusive); return the lifecycle events."""
+    def advance(self, until_s: float, steps_until_s: float = math.nan) -> list[Event]:
+        """Run every tick up to ``until_s`` (inclusive); return the lifecycle events.
+
+        Args:
+            until_s: the last tick time (data up to it is complete).
+            steps_until_s: step records are complete up to this later time (a live
+                controller's now: they are pushed as they happen); NaN when only
+                ``until_s`` is known. The hang detector judges silence there.
+        """
         events: list[Event] = []
         if not math.isfinite(self._t_s):
             first = self._first_tick()
@@ -148,10 +155,10 @@ class Engine:
                 return events
             self._t_s = first - self.config.tick_s
         while self._t_s + self.config.tick_s <= until_s:
-            events.extend(self.step(self._t_s + self.config.tick_s))
+            events.extend(self.step(self._t_s + self.config.tick_s, steps_until_s))
         return events
 
-    def step(self, t_s: float) -> list[Event]:
+    def step(self, t_s: float, steps_until_s: float = math.nan) -> list[Event]:
         """Run one tick at ``t_s``: consume data with timestamps ``<= t_s``."""
         fhi = int(np.searchsorted(self._frame.t_s, t_s, side="right"))
         shi = int(np.searchsorted(self._steps.ts, t_s, side="right"))
@@ -168,7 +175,8 @@ class Engine:
         hangs = self._take_hangs(t_s)
         tick = Tick(t_s, self._data_t_s, self.topology, self.state, window, steps,
                     self.has_metrics, self.has_steps, self.topology.name, self.out_of_pool,
-                    hangs=hangs)
+                    hangs=hangs, steps_until_s=max(steps_until_s, t_s),
+                    steps_pending=self._pending_jobs(steps_until_s))
         cands: list[Candidate] = []
         for det in self.detectors:
             if self.has_metrics or not det.needs_metrics:  # step-only runs skip the rest
@@ -178,6 +186,13 @@ class Engine:
         self.ticks += 1
         found = self.localiser.resolve(cands, tick, self.tracker.open_keys())
         return self.tracker.observe(t_s, self._data_t_s, found)
+
+    def _pending_jobs(self, steps_until_s: float) -> frozenset[str]:
+        """Jobs with step records pushed but not consumed yet (live only)."""
+        if math.isnan(steps_until_s) or self._spos >= len(self._steps):
+            return frozenset()
+        left = np.unique(self._steps.job[self._spos:])
+        return frozenset(self._steps.jobs[int(j)] for j in left)
 
     def _take_hangs(self, t_s: float) -> tuple[HangReport, ...]:
         """Reports stamped up to ``t_s`` (undated ones at once); their time counts as data."""

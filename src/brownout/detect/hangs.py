@@ -15,12 +15,32 @@ Two kinds of evidence reach this detector.
   stepping, or its GPU doing something else than all its peers' (computing
   while they sit in the collective, or idle while they spin in it: GPU
   utilisation or tensor activity apart from the peers' median, which weighs
-  double). When the evidence points at several ranks, the one whose evidence
-  weighs most is named; a tie names nobody.
+  double), or its power apart (``power_ratio``: a GPU spinning in a
+  collective reads 100 % utilisation at a fraction of a computing GPU's power,
+  the evidence where profiling fields are not collected). Apart means by at
+  least ``activity_ratio`` of the larger of the two and
+  ``activity_margin_pct`` points: tensor activity under load differs between
+  GPU models, so a fixed margin would not hold across a fleet. When
+  the evidence points at several ranks, the one whose evidence weighs most is
+  named; a tie names nobody. Evidence that weighs two or more (GPU activity
+  apart, or a step behind with an Xid) names the rank sooner, after
+  ``max(hang_k x step time, hang_floor_s)``: a hung job is often ended by
+  something else (a GPU failing, a restart) within minutes, and the notice's
+  long timeout would miss it.
+
+Silence is judged at the time the step records are known to be complete: in
+``brownout watch`` with telemetry, the controller's own now (records are
+pushed as they happen: :attr:`Tick.steps_until_s`), unless records of the
+job after the tick are still waiting; in a replay, or with steps alone, the
+data time (see :func:`steps_now_s`).
 
 A hung job still holds its GPUs: peers spin in the collective. When GPU
 telemetry shows every GPU of the job idle, its processes are gone (a crash,
-a restart on its way, the end of the run): not a hang, nothing is said. A job
+a restart on its way, the end of the run): not a hang, nothing is said. If
+its GPUs are busy again with still no record, a new incarnation came up and
+stopped before its first step: silent since it came back, and only the
+notice is given (where its ranks run now, and what stopped it, no record
+says). A job
 that steps again is no longer stalled; a silence longer than ``give_up_s`` is
 taken for a job that ended.
 """
@@ -37,6 +57,7 @@ import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector
 from brownout.detect.collectives import HangReport, StuckRank
+from brownout.detect.hang_settings import HangTimeouts
 from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
@@ -56,6 +77,7 @@ class _Job:
     gpu: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     per_step_s: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     newest_s: float = -math.inf
+    gone_s: float = -math.inf  # last seen with every GPU idle (processes gone), data time
 
     def step_s(self) -> float:
         return float(np.median(self.per_step_s)) if len(self.per_step_s) >= 3 else math.nan
@@ -88,24 +110,44 @@ class HangDetector(Detector):
     Args:
         stall_k: a job is stalled after this many of its step times without a record ...
         stall_floor_s: ... and at least this long (checkpoint saves stall every rank too).
+        hang_k: with evidence weighing two or more, the rank is named after this
+            many step times without a record ...
+        hang_floor_s: ... and at least this long (never later than the stall).
         give_up_s: a job silent this long has ended; it is no longer reported.
         activity_margin_pct: a rank's GPU utilisation (or tensor activity, in
-            percent) this far from its peers' median singles it out.
+            percent) at least this many points from its peers' median ...
+        activity_ratio: ... and by at least this fraction of the larger of the
+            two singles it out.
+        power_ratio: so does its GPU's power this fraction of the larger of its
+            own and its peers' median apart (a GPU spinning in a collective reads
+            100 % utilisation at a fraction of a computing GPU's power: the
+            evidence where profiling fields are not collected).
         alive_util_pct: below this median utilisation the job's GPUs are idle:
             its processes are gone.
         hold_s: a Flight Recorder finding is kept at most this long without progress.
+
+    The timeouts are configurable (:class:`~brownout.detect.hang_settings.HangTimeouts`).
     """
 
     name = "hangs"
     needs_metrics = False  # step records and Flight Recorder reports are enough
 
-    def __init__(self, *, stall_k: float = 10.0, stall_floor_s: float = 60.0,
-                 give_up_s: float = 3600.0, activity_margin_pct: float = 40.0,
-                 alive_util_pct: float = 20.0, hold_s: float = 1800.0) -> None:
+    def __init__(self, *, stall_k: float = HangTimeouts.stall_k,
+                 stall_floor_s: float = HangTimeouts.stall_floor_s,
+                 hang_k: float = HangTimeouts.hang_k,
+                 hang_floor_s: float = HangTimeouts.hang_floor_s,
+                 give_up_s: float = HangTimeouts.give_up_s,
+                 activity_margin_pct: float = 15.0, activity_ratio: float = 0.6,
+                 power_ratio: float = 0.4, alive_util_pct: float = 20.0,
+                 hold_s: float = HangTimeouts.hold_s) -> None:
         self.stall_k = stall_k
         self.stall_floor_s = stall_floor_s
+        self.hang_k = hang_k
+        self.hang_floor_s = hang_floor_s
         self.give_up_s = give_up_s
         self.activity_margin_pct = activity_margin_pct
+        self.activity_ratio = activity_ratio
+        self.power_ratio = power_ratio
         self.alive_util_pct = alive_util_pct
         self.hold_s = hold_s
 
@@ -214,33 +256,51 @@ class HangDetector(Detector):
         if not math.isfinite(step_s) or job.rank.size < 2:
             return []
         timeout_s = max(self.stall_k * step_s, self.stall_floor_s)
-        silent_s = tick.data_t_s - job.newest_s
-        if not timeout_s < silent_s < self.give_up_s:
+        soon_s = min(timeout_s, max(self.hang_k * step_s, self.hang_floor_s))
+        # a job seen gone (crashed) that holds busy GPUs again is a new incarnation, silent
+        # since it came back: where its ranks run now and what stopped it, no record says
+        reborn = job.gone_s > job.newest_s
+        since_s = job.gone_s if reborn else job.newest_s
+        silent_s = steps_now_s(tick, name) - since_s
+        if not soon_s < silent_s < self.give_up_s:
             return []
         gpus = self._gpus(tick.topology, job)
-        if self._gone(tick, gpus):
+        # telemetry of the silence: sampled a scrape interval after it began at least
+        # (an exporter serves values it collected up to an interval earlier)
+        after_s = since_s + tick.interval_s
+        state = self._alive(tick, gpus, after_s)
+        if state == "gone":
+            job.gone_s = max(job.gone_s, tick.data_t_s)
+        if state != "alive":
+            return []
+        stalled = silent_s > timeout_s
+        culprit = None if reborn else self._single_out(tick, job, step_s, gpus, after_s)
+        if not stalled and (culprit is None or culprit[2] < 2):
             return []
         ev = {"job": name, "silent_s": round(silent_s, 1), "step_s": round(step_s, 3),
-              "timeout_s": round(timeout_s, 1), "ranks": int(job.rank.size)}
-        out = [Candidate(
-            "job_stalled", name, job.newest_s, 0.8, "major", "investigate",
-            f"every rank of {name} stopped reporting steps {silent_s:.0f} s ago "
-            f"(timeout {timeout_s:.0f} s, {self.stall_k:g} x its {step_s:.2f} s step)",
+              "timeout_s": round(timeout_s if stalled else soon_s, 1),
+              "ranks": int(job.rank.size), **({"restarted": True} if reborn else {})}
+        what = (f"{name} came back after its GPUs went idle (a restart) and reported no "
+                f"step in {silent_s:.0f} s" if reborn else
+                f"every rank of {name} stopped reporting steps {silent_s:.0f} s ago")
+        out = [] if not stalled else [Candidate(
+            "job_stalled", name, since_s, 0.8, "major", "investigate",
+            f"{what} (timeout {timeout_s:.0f} s, {self.stall_k:g} x its {step_s:.2f} s step)",
             ev, notice=True, source=self.name)]
-        culprit = self._single_out(tick, job, step_s, gpus)
         if culprit is not None:
-            rank, why = culprit
+            rank, why, _ = culprit
             out.append(self._step_hang(tick, job, rank, why, ev))
         return out
 
-    def _single_out(self, tick: Tick, job: _Job, step_s: float, gpus: dict[int, int]
-                    ) -> tuple[int, list[str]] | None:
+    def _single_out(self, tick: Tick, job: _Job, step_s: float, gpus: dict[int, int],
+                    after_s: float) -> tuple[int, list[str], int] | None:
         """The rank the evidence names, with the reasons (see :func:`_strongest`).
 
         An Xid counts when its first sample falls around the job's last record
         (two steps and a scrape interval either side): one that came earlier
         or later did not stop the job. GPU activity apart from the peers' is
-        measured on every GPU of the job at once and weighs double.
+        measured on every GPU of the job at once, on samples taken from
+        ``after_s`` on, and weighs double.
         """
         why: dict[int, list[tuple[int, str]]] = {}
         top = int(job.last_step.max())
@@ -253,37 +313,55 @@ class HangDetector(Detector):
         for r, g in gpus.items():
             if 0 <= g < self.xid_at_.size and abs(self.xid_at_[g] - job.newest_s) <= slack:
                 why.setdefault(r, []).append((1, f"Xid {int(self.xid_[g])} on its GPU"))
-        for metric, label, scale in (("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0),
-                                     ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity",
-                                      100.0)):
-            odd = self._outlier(tick, gpus, metric, scale)
+        pct, ratio = self.activity_margin_pct, self.activity_ratio
+        for metric, label, scale, unit, floor, frac in (
+                ("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0, "%", pct, ratio),
+                ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity", 100.0, "%", pct, ratio),
+                ("DCGM_FI_DEV_POWER_USAGE", "power", 1.0, " W", 0.0, self.power_ratio)):
+            odd = self._outlier(tick, gpus, (metric, scale), (floor, frac), after_s)
             if odd is not None:
                 r, mine, peers = odd
                 why.setdefault(r, []).append((2, (
-                    f"its GPU {label} is {mine:.0f}% while its peers' median is {peers:.0f}%")))
+                    f"its GPU {label} is {mine:.0f}{unit} while its peers' median is "
+                    f"{peers:.0f}{unit}")))
         return _strongest(why)
 
     @staticmethod
-    def _known(tick: Tick, gpus: dict[int, int], metric: str, scale: float
-               ) -> dict[int, float]:
+    def _known(tick: Tick, gpus: dict[int, int], metric: str, scale: float,
+               since_s: float = -math.inf) -> dict[int, float]:
+        """Fresh readings per rank, of samples taken after ``since_s`` only."""
         value, ok = tick.fresh(metric)
+        when = tick.value(metric)[1]
         return {r: float(value[g]) * scale for r, g in gpus.items()
-                if 0 <= g < value.size and ok[g]}
+                if 0 <= g < value.size and ok[g] and when[g] > since_s}
 
-    def _outlier(self, tick: Tick, gpus: dict[int, int], metric: str, scale: float
+    def _outlier(self, tick: Tick, gpus: dict[int, int], what: tuple[str, float],
+                 apart_by: tuple[float, float], since_s: float
                  ) -> tuple[int, float, float] | None:
-        """The one rank whose GPU reads far from its peers' median, if exactly one does."""
-        known = self._known(tick, gpus, metric, scale)
+        """The one rank whose GPU reads far from its peers' median, if exactly one does:
+        at least ``apart_by`` = (points, fraction of the larger of the two) apart, on
+        samples taken during the silence only (those before say nothing of it)."""
+        known = self._known(tick, gpus, *what, since_s)
         if len(known) < 3:
             return None
         peers = float(np.median(list(known.values())))
-        odd = [r for r, v in known.items() if abs(v - peers) >= self.activity_margin_pct]
+        mine = np.array(list(known.values()))
+        gap = np.abs(mine - peers)
+        apart = (gap >= apart_by[0]) & (gap >= apart_by[1] * np.maximum(mine, peers))
+        odd = [r for r, a in zip(known, apart.tolist(), strict=True) if a]
         return (odd[0], known[odd[0]], peers) if len(odd) == 1 else None
 
-    def _gone(self, tick: Tick, gpus: dict[int, int]) -> bool:
-        """Every GPU of the job idle (its processes are gone), as far as telemetry says."""
-        known = self._known(tick, gpus, "DCGM_FI_DEV_GPU_UTIL", 1.0)
-        return len(known) >= 3 and float(np.median(list(known.values()))) < self.alive_util_pct
+    def _alive(self, tick: Tick, gpus: dict[int, int], since_s: float) -> str:
+        """``gone`` when every GPU of the job is idle (its processes are gone) as far as
+        telemetry taken during the silence says; ``unknown`` while the job's GPUs have
+        telemetry but none sampled since ``since_s`` (a job that crashed still reads
+        busy in the scrape before); else ``alive`` (busy, or no telemetry of them)."""
+        util = "DCGM_FI_DEV_GPU_UTIL"
+        known = self._known(tick, gpus, util, 1.0, since_s)
+        if len(known) < 3:
+            return "unknown" if len(self._known(tick, gpus, util, 1.0)) >= 3 else "alive"
+        idle = float(np.median(list(known.values()))) < self.alive_util_pct
+        return "gone" if idle else "alive"
 
     def _step_hang(self, tick: Tick, job: _Job, rank: int, why: list[str],
                    ev: dict[str, Any]) -> Candidate:
@@ -298,13 +376,26 @@ class HangDetector(Detector):
             source=self.name, component_type="" if g >= 0 else "rank")
 
 
-def _strongest(why: dict[int, list[tuple[int, str]]]) -> tuple[int, list[str]] | None:
-    """The rank whose evidence weighs strictly more than any other's, with its reasons."""
+def _strongest(why: dict[int, list[tuple[int, str]]]) -> tuple[int, list[str], int] | None:
+    """The rank whose evidence weighs strictly more than any other's, with its reasons
+    and that weight."""
     ranked = sorted(((sum(w for w, _ in ev), r) for r, ev in why.items()), reverse=True)
     if not ranked or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
         return None
-    rank = ranked[0][1]
-    return rank, [text for _, text in why[rank]]
+    weight, rank = ranked[0]
+    return rank, [text for _, text in why[rank]], weight
+
+
+def steps_now_s(tick: Tick, job: str) -> float:
+    """The time a job's step silence is judged at: the time its records are known
+    complete (:attr:`Tick.steps_until_s`, unless some of them wait for a later
+    tick), else the data time. Without telemetry the data time it stays: other
+    data arriving is then the only sign that the job, not the feed, stopped, and
+    nothing tells a hung job from one that ended."""
+    if (math.isnan(tick.steps_until_s) or not tick.has_metrics
+            or job in tick.steps_pending):
+        return tick.data_t_s
+    return max(tick.steps_until_s, tick.data_t_s)
 
 
 def rank_hang(s: StuckRank, rep: HangReport, component: str, job: str = "") -> Candidate:

@@ -6,6 +6,7 @@ computed once per tick and shared by every detector.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,11 @@ class Tick:
         out_of_pool: per node, True when someone else drained it: its gauges
             and rates read as NaN (never a peer), its last-seen times stay.
         hangs: Flight Recorder reports that arrived during this tick.
+        steps_until_s: step records are known complete up to this time (a live
+            controller: its own now, records being pushed as they happen); NaN
+            in a replay, where the data time is all that is known. Records of
+            the jobs in ``steps_pending`` stamped after ``t_s`` wait for a
+            later tick (only the jobs' names are told, never the records).
     """
 
     t_s: float
@@ -51,6 +57,8 @@ class Tick:
     cluster: str = ""
     out_of_pool: npt.NDArray[np.bool_] | None = None
     hangs: tuple[HangReport, ...] = ()
+    steps_until_s: float = math.nan
+    steps_pending: frozenset[str] = frozenset()
     _cache: dict[tuple[str, str], tuple[F64, F64]] = field(default_factory=dict, repr=False)
     _dense_cache: dict[str, tuple[F64, F64, F64]] = field(default_factory=dict, repr=False)
 

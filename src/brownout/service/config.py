@@ -7,6 +7,7 @@ A YAML file holds the same fields, grouped (see docs/service.md)::
     controller: {mode: approval, executor: slurm, policy: /etc/brownout/policy.yaml}
     service: {host: 127.0.0.1, port: 8765, state_dir: /var/lib/brownout}
     steps: {dir: /shared/steps, queue_records: 1000000}
+    hangs: {stall_k: 10, stall_floor_s: 60, hang_k: 4, hang_floor_s: 45}
 
 Unknown keys are refused, so a typo never silently falls back to a default.
 """
@@ -14,10 +15,11 @@ Unknown keys are refused, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from brownout.detect.hang_settings import HangTimeouts
 from brownout.errors import InputError, ParseError
 from brownout.yamldoc import read_yaml, refuse_unknown
 
@@ -60,6 +62,7 @@ class WatchConfig:
         steps_dir: follow the step logs (``*.jsonl``) under this directory ("" for none).
         intake_queue_records: step records queued for the controller at most
             (a full intake answers pushes with 429).
+        hangs: the hang detector's timeouts (docs/detection.md).
     """
 
     source: str = "simulator"
@@ -87,6 +90,7 @@ class WatchConfig:
     kubeconfig: str = ""
     steps_dir: str = ""
     intake_queue_records: int = 1_000_000
+    hangs: HangTimeouts = field(default_factory=HangTimeouts)
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -165,7 +169,14 @@ def _fields(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         if key == "topology":
             out["topology"] = str(base / str(value))
             continue
-        refuse_unknown({key: value}, ("topology", *SECTIONS), "watch config", "sections")
+        if key == "hangs":
+            if not isinstance(value, dict):
+                raise InputError("hangs must be a mapping of " + ", ".join(
+                    HangTimeouts().params()))
+            out["hangs"] = HangTimeouts.parse(value, "hangs")
+            continue
+        refuse_unknown({key: value}, ("topology", "hangs", *SECTIONS), "watch config",
+                       "sections")
         names = SECTIONS[key]
         if not isinstance(value, dict):
             raise InputError(f"{key} must be a mapping of {', '.join(names)}")

@@ -11,6 +11,7 @@ same executor ``brownout evaluate`` uses.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from brownout.errors import BrownoutError
@@ -32,6 +33,11 @@ class Feed(Protocol):
 
     def watermark_s(self) -> float:
         """Every datum stamped up to this time has been pulled (detection may run to here)."""
+        ...
+
+    def steps_until_s(self, now_s: float) -> float:
+        """Every step record stamped up to this time has been pulled (NaN: no more is
+        known than :meth:`watermark_s`); ``now_s`` is the controller's clock."""
         ...
 
     def degraded(self) -> tuple[str, ...]:
@@ -79,6 +85,9 @@ class SimulatorFeed:
         # ``until_s``, so only data up to its own clock is complete
         return self.sim.now()
 
+    def steps_until_s(self, now_s: float) -> float:
+        return self.sim.now()  # the twin's records are complete up to its own clock
+
     def degraded(self) -> tuple[str, ...]:
         return ()
 
@@ -115,6 +124,9 @@ class SourceFeed:
 
     def watermark_s(self) -> float:
         return self._until_s
+
+    def steps_until_s(self, now_s: float) -> float:
+        return math.nan  # telemetry only: no step records
 
     def degraded(self) -> tuple[str, ...]:
         lines = [self._error] if self._error else []

@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from brownout.clock import ManualClock
+from brownout.detect.api import Detector
 from brownout.detect.engine import Engine, EngineConfig
 from brownout.errors import InputError
 from brownout.findings import Finding, FindingsFile
@@ -85,20 +87,22 @@ class LiveController:
         engine: engine settings.
         settings: live-wiring settings.
         start_s: the controller clock at start.
+        detectors: the detectors (default: every built-in one, default settings).
     """
 
     def __init__(self, topology: Topology, feed: Feed, executor: Executor, journal: Journal,
                  policy: PolicyConfig, *, engine: EngineConfig | None = None,
                  settings: LiveSettings | None = None, start_s: float = 0.0,
                  interop: LiveInterop | None = None,
-                 hangs: FlightRecorderWatch | None = None) -> None:
+                 hangs: FlightRecorderWatch | None = None,
+                 detectors: Sequence[Detector] | None = None) -> None:
         self.topology = topology
         self.interop = interop  # node-local verdicts in, conditions/HealthEvents out
         self.feed = feed
         self.hangs = hangs
         self.settings = settings or LiveSettings()
         self.clock = ManualClock(start_s)
-        self.engine = Engine(topology, config=engine)
+        self.engine = Engine(topology, detectors, config=engine)
         self.policy = Controller(topology, executor, journal, policy, clock=self.clock)
         self.history = SignalHistory(topology, self.settings.history_ticks)
         self.views = SnapshotBuilder(topology, self.history)
@@ -137,7 +141,10 @@ class LiveController:
         frame, steps = self.feed.pull(until_s)
         self._ingest(frame, steps)
         self.engine.push(frame, steps, self.hangs.poll() if self.hangs is not None else ())
-        self.engine.advance(min(until_s, self.feed.watermark_s()))
+        # steps are judged silent at the time they are known up to (pushed records: now),
+        # not at the data time, which trails the clock by the delay and a scrape
+        self.engine.advance(min(until_s, self.feed.watermark_s()),
+                            self.feed.steps_until_s(now_s))
         try:
             report = self.policy.step(*self._open_joined(now_s))
         except JournalWriteError as exc:  # nothing is decided or done without the journal

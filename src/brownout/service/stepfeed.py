@@ -49,6 +49,11 @@ class StepFeed:
             return min(self.telemetry.watermark_s(), self._until_s)
         return self._until_s
 
+    def steps_until_s(self, now_s: float) -> float:
+        """Now: records are pushed (and the steps directory read) as they happen, and
+        every one that arrived so far was drained by :meth:`pull`."""
+        return now_s
+
     def degraded(self) -> tuple[str, ...]:
         lines = list(self.telemetry.degraded()) if self.telemetry is not None else []
         if self.follower is not None:

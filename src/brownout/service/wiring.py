@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO, cast
 
 from brownout.clock import Clock, WallClock
+from brownout.detect import default_detectors
 from brownout.detect.engine import EngineConfig
 from brownout.executors.factory import build_executor
 from brownout.interop.live import LiveInterop
@@ -109,7 +110,8 @@ def plan_controller(cfg: WatchConfig, *, persistent: bool = True,
         executor = _executor(cfg, topology, None)
         return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
                               policy, engine=engine, settings=settings, start_s=wall.now(),
-                              interop=live_interop(cfg), hangs=_flight(cfg))
+                              interop=live_interop(cfg), hangs=_flight(cfg),
+                              detectors=default_detectors(cfg.hangs))
 
     return Plan(build, wall, cfg.interval_s, topology, intake)
 
@@ -139,7 +141,8 @@ def _simulator_plan(cfg: WatchConfig, *, engine: EngineConfig, settings: LiveSet
         executor = _executor(cfg, topology, sim)
         return LiveController(topology, feed, executor, _journal(cfg, executor, persistent),
                               policy, engine=engine, settings=settings, start_s=sim.now(),
-                              interop=live_interop(cfg), hangs=_flight(cfg))
+                              interop=live_interop(cfg), hangs=_flight(cfg),
+                              detectors=default_detectors(cfg.hangs))
 
     return Plan(build, clock, cfg.interval_s / cfg.speed, topology)
 

@@ -284,7 +284,9 @@ class Simulation:
         for job in self.jobs:
             if job.status == "running" and dead[job.gpus].any():
                 at = self._failure_time(job, t0, t1)
-                jobs.advance(job, at, inp, self.rng, self.step_log)
+                hung = self._hang(job, at)  # a hung job wrote its last step at the onset
+                jobs.advance(job, min(at, hung.onset_s) if hung else at, inp, self.rng,
+                             self.step_log)
                 self._crash(job, at)
             if job.status == "running":
                 hung = self._hang(job, t1)  # a hung job writes no step after the onset
@@ -361,8 +363,17 @@ class Simulation:
 
     # ------------------------------------------------------------- results
     def truth(self) -> list[TruthFault]:
-        """Ground truth: every injected fault whose onset falls within the run."""
-        return [f.truth(self.end_s) for f in self.faults if f.onset_s < self.end_s]
+        """Ground truth: every injected fault whose onset falls within the run.
+
+        A ``rank_hang`` that is over (or the run is) without ever holding a job
+        never happened: its onset fell while the job was already hung by another
+        rank (or down) and it ended before the job's next incarnation.
+        """
+        over = self.now() if not self.done() else math.inf
+        return [f.truth(self.end_s) for i, f in enumerate(self.faults)
+                if f.onset_s < self.end_s and not (
+                    f.kind == "rank_hang" and i not in self.struck
+                    and (f.end_s or math.inf) <= over)]
 
     def steps(self) -> StepRecords:
         """Every step record so far, time-ordered, keyed to the topology."""
