@@ -132,11 +132,31 @@ def _protect(st: GpuState, model: GpuModel, now: tuple[F64, F64, I64], *, rise0:
 
 
 def settle(st: GpuState, model: GpuModel, demand: F64, dyn_w: F64, r_th: F64) -> None:
-    """Put every GPU at its thermal steady state for ``demand`` (the run starts warm)."""
+    """Put every GPU at its thermal steady state for ``demand`` (the run starts warm).
+
+    A GPU whose steady state at full clock lies above its maximum operating
+    temperature starts where the firmware holds it (at that limit, with the
+    clock that takes), as :func:`_protect` keeps it later: otherwise it would
+    start cool and climb to its limit in the first minute, a warming no real
+    fleet that was already running shows.
+    """
     for _ in range(6):
         clock, _ = physics.throttle(model, st.temp_c, demand, dyn_w, np.ones(len(demand)))
         st.power_w = physics.power_w(model, demand, clock, dyn_w, st.temp_c)
         st.rise_c = st.power_w * r_th
+        st.temp_c = st.inlet_c + st.rise_c
+    full = physics.power_w(model, demand, np.ones(len(demand)), dyn_w, st.temp_c)
+    limit = model.max_operating_c + 0.5
+    over = (st.inlet_c + full * r_th > limit) & (demand > 0)
+    if over.any():
+        leak = physics.leakage_w(model, np.full(len(demand), limit))
+        hold_w = (limit - st.inlet_c) / np.maximum(r_th, 1e-6)
+        frac = np.power(np.clip((hold_w - model.idle_w - leak) / np.maximum(demand * dyn_w, 1.0),
+                                0.0, 1.0), 1.0 / model.clock_power_exp)
+        frac = np.clip(frac, 0.1, 1.0)
+        power = physics.power_w(model, demand, frac, dyn_w, np.full(len(demand), limit))
+        st.power_w = np.where(over, power, st.power_w)
+        st.rise_c = np.where(over, np.minimum(power * r_th, limit - st.inlet_c), st.rise_c)
         st.temp_c = st.inlet_c + st.rise_c
 
 
