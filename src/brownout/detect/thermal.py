@@ -66,9 +66,9 @@ class ThermalDetector(Detector):
             scrapes; at least 2 of them at the limit) ...
         throttle_persist_s: ... and held this long (at least 2 scrapes). A GPU that
             usually runs ``b`` degC hotter than its node peers at the same power
-            has a thermal resistance about ``b / rise_c`` above theirs, so at the
-            limit it is expected to draw that much less: the drop is counted
-            beyond that.
+            has a thermal resistance about ``b / rise_c`` above theirs, so where
+            its peers sit less than ``b`` below the limit it is expected to draw
+            less there: the drop is counted beyond that.
         rise_c: a GPU's typical die rise above its coolant at full load (SXM
             parts run 35-45 degC over their inlet at the power limit).
     """
@@ -336,9 +336,12 @@ class ThermalDetector(Detector):
         self.tp_hist_[0] = now
         self.tp_hist_[:, :, hot == 0] = np.nan  # judged only at the throttle point; else forgotten
         ratio_p, ratio_c = _window_median(self.tp_hist_)
-        # a GPU that always ran hotter than its peers (its interface or place) is
-        # expected to shed less at the limit; only a drop beyond that counts
-        usual = self.rise_c / (self.rise_c + np.clip(np.nan_to_num(self.base_raw_), 0.0, None))
+        # a GPU that always ran b degC hotter than its peers (its interface or place)
+        # would sit b - headroom over the limit at their load, so it is expected to
+        # shed about that much less there; only a drop beyond that counts
+        headroom = np.clip(np.nan_to_num(self.limits_.max_operating_c - peers["temp"]), 0.0, None)
+        usual = np.minimum(1.0, (self.rise_c + headroom) / (
+            self.rise_c + np.clip(np.nan_to_num(self.base_raw_), 0.0, None)))
         low = ((hot > 0) & (ratio_c <= 1.0 - self.throttle_drop)
                & (ratio_p <= (1.0 - self.throttle_drop) * usual)
                & (temp >= peers["temp"] - 5.0))
