@@ -420,7 +420,10 @@ class ThermalDetector(Detector):
         # early warning: half the excess, still rising as a losing loop's coolant does
         # (an inlet ramp of 10 degC over 12 min still climbs 0.7 degC/min at half way)
         rising = (ex >= need / 2) & (self.dom_trend_ >= self.domain_trend_c_per_min)
-        bad = ((ex >= need) | rising) & (warm >= self.domain_fraction)
+        # once entered, a domain stays bad while it stays half warm (its rise may pause
+        # between two sensor steps)
+        held = np.isfinite(self.dom_since_) & (ex >= need / 2)
+        bad = ((ex >= need) | rising | held) & (warm >= self.domain_fraction)
         if n_dom == 1 and self.pending_ is not None:
             bad[:] = False  # a possible fleet shift: wait until it has held or kept rising
         self.dom_since_ = sustained(self.dom_since_, bad, tick.data_t_s)
