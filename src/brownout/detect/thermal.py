@@ -154,7 +154,10 @@ class ThermalDetector(Detector):
         at_limit = throttling | (temp >= self.limits_.max_operating_c - 1.0)
         out += self._gpus(tick, (temp, level), busy & (steady | throttling), at_limit, dt)
         out += self._throttle_point(tick, (temp, power), at_limit, busy, dt)
-        out += self._domains(tick, np.where(steady, temp, np.nan), busy, dt)
+        # a GPU held at its limit counts too: its power swings with the throttle, and
+        # its clamped temperature still bounds its domain's heat from below (without
+        # it a domain hot enough to throttle would fall silent mid-fault)
+        out += self._domains(tick, np.where(steady | at_limit, temp, np.nan), busy, dt)
         return out
 
     def _steady(self, power: F64, dt: float) -> npt.NDArray[np.bool_]:
