@@ -127,6 +127,7 @@ class ThermalDetector(Detector):
         # power and clock vs node peers at the last scrapes at the limit
         k = max(3, int(np.ceil(self.throttle_window_s / max(tick.interval_s, 1.0))))
         self.tp_hist_ = np.full((k, 2, n), np.nan)
+        self.tp_pos_ = 0
         self.hist_: list[tuple[float, F64]] = []  # (time, temperature where steady)
         self.pending_: tuple[float, float, float, F64] | None = None
         self.last_t_ = float("nan")
@@ -335,10 +336,12 @@ class ThermalDetector(Detector):
             med[cnt < 4] = np.nan
             peers[name] = med[topo.gpu_node]
         now = np.vstack([power / peers["power"], clock / peers["clock"]])
-        self.tp_hist_ = np.roll(self.tp_hist_, 1, axis=0)
-        self.tp_hist_[0] = now
+        self.tp_pos_ = (self.tp_pos_ + 1) % len(self.tp_hist_)  # ring buffer
+        self.tp_hist_[self.tp_pos_] = now
         self.tp_hist_[:, :, hot == 0] = np.nan  # judged only at the throttle point; else forgotten
-        ratio_p, ratio_c = _window_median(self.tp_hist_)
+        judged = np.flatnonzero(hot > 0)  # few GPUs: the median is taken over those only
+        ratio_p, ratio_c = np.full((2, topo.n_gpus), np.nan)
+        ratio_p[judged], ratio_c[judged] = _window_median(self.tp_hist_[:, :, judged])
         # a GPU that always ran b degC hotter than its peers (its interface or place)
         # would sit b - headroom over the limit at their load, so it is expected to
         # shed about that much less there; only a drop beyond that counts
