@@ -97,3 +97,18 @@ def test_slow_cooling_ramp_is_found_within_five_minutes(seed: int) -> None:
     found = [f for f in ff.findings if f.kind == "cooling_fault"]
     assert [f.component for f in found] == [syn.topo.cooling_domains[1]]
     assert found[0].detected_at - (T0 + 25 * 30) <= 300
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gpu_back_from_a_clock_cap_is_not_overheating(seed: int) -> None:
+    # clocks capped for another reason: it draws half its peers' power and runs cooler
+    # for a quarter of an hour; when the cap lifts it is back at its usual place
+    syn = Synth(seed=seed, n_nodes=16)
+    g = 50 + seed
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if 8 <= i < 40:
+            d[POWER][g] *= 0.55
+            d[CLOCK][g] *= 0.55
+            d[TEMP][g] -= 15.0
+    assert overheating(replay_synth(syn, m, n=70)) == []

@@ -71,6 +71,8 @@ class ThermalDetector(Detector):
             less there: the drop is counted beyond that.
         rise_c: a GPU's typical die rise above its coolant at full load (SXM
             parts run 35-45 degC over their inlet at the power limit).
+        off_load_fraction: a GPU drawing less than this fraction of its node
+            peers' power runs cooler for that: its usual place is not learned.
     """
 
     name = "thermal"
@@ -83,7 +85,7 @@ class ThermalDetector(Detector):
                  single_domain_c: float = 4.0, z_min: float = 6.0,
                  domain_trend_c_per_min: float = 0.5, throttle_drop: float = 0.25,
                  throttle_window_s: float = 120.0, throttle_persist_s: float = 120.0,
-                 rise_c: float = 40.0) -> None:
+                 rise_c: float = 40.0, off_load_fraction: float = 0.75) -> None:
         self.hot_c = hot_c
         self.warn_c = warn_c
         self.trend_c_per_min = trend_c_per_min
@@ -103,6 +105,7 @@ class ThermalDetector(Detector):
         self.throttle_window_s = throttle_window_s
         self.throttle_persist_s = throttle_persist_s
         self.rise_c = rise_c
+        self.off_load_fraction = off_load_fraction
 
     def _init(self, tick: Tick) -> None:
         n, d = tick.topology.n_gpus, len(tick.topology.cooling_domains)
@@ -153,7 +156,13 @@ class ThermalDetector(Detector):
         # judge GPUs at a steady load (a job starting heats GPUs at their own pace), or
         # already throttling for heat (their power swings with the throttle)
         at_limit = throttling | (temp >= self.limits_.max_operating_c - 1.0)
-        out += self._gpus(tick, (temp, level), busy & (steady | throttling), at_limit, dt)
+        # a GPU drawing far less than its node peers (clocks capped for another reason)
+        # runs cooler for that: no usual place is learned from such a reading
+        node_w, _ = group_median(np.where(busy, power, np.nan), tick.topology.gpu_node,
+                                 tick.topology.n_nodes)
+        off_load = power < self.off_load_fraction * node_w[tick.topology.gpu_node]
+        out += self._gpus(tick, (temp, level), busy & (steady | throttling),
+                          (at_limit, off_load), dt)
         out += self._throttle_point(tick, (temp, power), at_limit, busy, dt)
         # a GPU held at its limit counts too: its power swings with the throttle, and
         # its clamped temperature still bounds its domain's heat from below (without
@@ -231,9 +240,11 @@ class ThermalDetector(Detector):
              "gpus_same_direction": round(same_way, 3)}, notice=True, source=self.name)]
 
     def _gpus(self, tick: Tick, temp_level: tuple[F64, F64], busy: npt.NDArray[np.bool_],
-              at_limit: npt.NDArray[np.bool_], dt: float) -> list[Candidate]:
+              unusual: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]], dt: float
+              ) -> list[Candidate]:
         topo = tick.topology
         temp, level = temp_level
+        at_limit, off_load = unusual
         excess = self._excess(tick, temp, level, busy)
         step = np.nan_to_num(excess - self.prev_excess_) / max(dt, 1.0) * 60.0
         self.trend_ = 0.7 * self.trend_ + 0.3 * step
@@ -254,7 +265,7 @@ class ThermalDetector(Detector):
         # or goes silent (a thermal shutdown)
         keep = self.active_ & ((excess >= warn_c / 2) | ~np.isfinite(temp))
         self.active_ = new | keep
-        self._learn_place(tick, at_limit, self.active_ | enter | thermal_bits, dt)
+        self._learn_place(tick, (at_limit, off_load), self.active_ | enter | thermal_bits, dt)
         ready = np.flatnonzero(self.active_)
         return [Candidate(
             "gpu_overheating", topo.gpu_name(int(g)), float(self.onset_[g]),
@@ -270,8 +281,8 @@ class ThermalDetector(Detector):
              "node_peers_throttling": round(float(peers_bits[g]), 3)},
             source=self.name) for g in ready]
 
-    def _learn_place(self, tick: Tick, at_limit: npt.NDArray[np.bool_],
-                     frozen: npt.NDArray[np.bool_], dt: float) -> None:
+    def _learn_place(self, tick: Tick, unusual: tuple[npt.NDArray[np.bool_], npt.NDArray[
+                     np.bool_]], frozen: npt.NDArray[np.bool_], dt: float) -> None:
         """Learn each GPU's usual place among its node's GPUs, never from clamped readings.
 
         At the thermal limit the firmware holds a GPU's temperature, so its
@@ -279,9 +290,12 @@ class ThermalDetector(Detector):
         of its peers are held there, their median is clamped too. A baseline
         first seen in such a state is provisional (it must start somewhere: a
         GPU may sit at its limit from the first scrape) and starts over at the
-        first unclamped reading; while clamped, no baseline learns.
+        first unclamped reading; while clamped, no baseline learns. The same
+        holds for a GPU drawing far less power than its node peers (its clocks
+        capped for another reason): its place at its peers' load is not seen.
         """
-        clamped = at_limit | (_node_fraction(tick, at_limit) >= 0.25)
+        at_limit, off_load = unusual
+        clamped = at_limit | off_load | (_node_fraction(tick, at_limit) >= 0.25)
         seen = np.isfinite(self.raw_)
         restart = self.provisional_ & seen & ~clamped
         for base in (self.base_raw_, self.base_resid_):
