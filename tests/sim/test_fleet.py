@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from brownout.errors import InputError
-from brownout.sim import Simulation
+from brownout.sim import Simulation, hardware
 from brownout.sim.fleet import physics_for
 from brownout.telemetry.metrics import SW_THERMAL
 from brownout.topology.gpu_models import spec_for
@@ -70,6 +70,36 @@ def test_bad_interface_is_placed_inside_a_failing_domain() -> None:
     sim.run()
     bits = sim.recording.matrix("gpu", "DCGM_FI_DEV_CLOCKS_EVENT_REASONS")[:, hot.index]
     assert (np.nan_to_num(bits).astype(np.int64) & SW_THERMAL).any()
+
+
+def test_bad_interface_avoids_nodes_with_other_faults() -> None:
+    # a node whose telemetry is lost would hide the GPU (no telemetry to tell it by)
+    faults = [{"kind": "cooling_fault", "onset_min": [5, 6]},
+              {"kind": "telemetry_loss", "count": 2, "onset_min": [1, 2]},
+              {"kind": "gpu_overheating", "placement": "failing_cooling", "onset_min": [2, 3]}]
+    job = [{"name": "job", "nodes": 8, "compute_s": 6.0}]  # every node busy
+    for seed in range(6):
+        sim = Simulation(small(faults, cluster={"nodes": 8, "layout": "tor",
+                                                "racks_per_cooling": 1}, jobs=job), seed=seed)
+        lost = {f.index for f in sim.faults if f.kind == "telemetry_loss"}
+        hot = next(f for f in sim.faults if f.kind == "gpu_overheating")
+        assert int(sim.topology.gpu_node[hot.index]) not in lost, seed
+
+
+def test_a_gpu_whose_steady_state_is_past_its_limit_starts_held_there() -> None:
+    # the run starts warm: such a GPU is already at its limit (as the firmware holds
+    # it later), not below it and climbing in the first minute
+    model = physics_for(spec_for("NVIDIA H100 80GB HBM3"))
+    n = 4
+    inlet = np.full(n, 30.0)
+    r_th = np.array([0.062, 0.062, 0.1, 0.14])
+    st = hardware.GpuState.initial(model, inlet, r_th)
+    demand = np.ones(n)
+    hardware.settle(st, model, demand, np.full(n, model.dynamic_w), r_th)
+    limit = model.max_operating_c + 0.5
+    assert np.all(st.temp_c[:2] < model.max_operating_c)
+    assert np.allclose(st.temp_c[2:], limit, atol=0.5)
+    assert st.power_w[3] < st.power_w[2] < st.power_w[0]
 
 
 def test_placement_without_a_cooling_fault_is_refused() -> None:

@@ -58,13 +58,21 @@ class ThermalDetector(Detector):
             facility change looks alike: only a larger own-past excess counts.
         z_min: a GPU's excess must also be this many robust standard deviations
             of the fleet's excesses (noisy sensors need more).
-        domain_trend_c_per_min: a domain at 60 % of ``domain_c`` and rising this
+        domain_trend_c_per_min: a domain at half of ``domain_c`` and rising this
             fast counts already (early warning).
         throttle_drop: a GPU throttling for heat whose power and clock stay this
             fraction below its node peers' sheds heat worse than they do ...
-        throttle_tau_s: ... smoothed over about this long (at least 3 scrapes) ...
-        throttle_persist_s: ... and held this long (at least 2 scrapes), unless
-            it usually runs this much hotter than its node peers (``usual_hot_c``).
+        throttle_window_s: ... as the median over about this long (at least 3
+            scrapes; at least 2 of them at the limit) ...
+        throttle_persist_s: ... and held this long (at least 2 scrapes). A GPU that
+            usually runs ``b`` degC hotter than its node peers at the same power
+            has a thermal resistance about ``b / rise_c`` above theirs, so where
+            its peers sit less than ``b`` below the limit it is expected to draw
+            less there: the drop is counted beyond that.
+        rise_c: a GPU's typical die rise above its coolant at full load (SXM
+            parts run 35-45 degC over their inlet at the power limit).
+        off_load_fraction: a GPU drawing less than this fraction of its node
+            peers' power runs cooler for that: its usual place is not learned.
     """
 
     name = "thermal"
@@ -75,9 +83,9 @@ class ThermalDetector(Detector):
                  domain_persist_s: float = 60.0, steady_tau_s: float = 90.0,
                  busy_fraction: float = 0.5, shift_window_s: float = 150.0,
                  single_domain_c: float = 4.0, z_min: float = 6.0,
-                 domain_trend_c_per_min: float = 0.8, throttle_drop: float = 0.25,
-                 throttle_tau_s: float = 180.0, throttle_persist_s: float = 120.0,
-                 usual_hot_c: float = 4.0) -> None:
+                 domain_trend_c_per_min: float = 0.5, throttle_drop: float = 0.25,
+                 throttle_window_s: float = 120.0, throttle_persist_s: float = 120.0,
+                 rise_c: float = 40.0, off_load_fraction: float = 0.75) -> None:
         self.hot_c = hot_c
         self.warn_c = warn_c
         self.trend_c_per_min = trend_c_per_min
@@ -94,14 +102,16 @@ class ThermalDetector(Detector):
         self.z_min = z_min
         self.domain_trend_c_per_min = domain_trend_c_per_min
         self.throttle_drop = throttle_drop
-        self.throttle_tau_s = throttle_tau_s
+        self.throttle_window_s = throttle_window_s
         self.throttle_persist_s = throttle_persist_s
-        self.usual_hot_c = usual_hot_c
+        self.rise_c = rise_c
+        self.off_load_fraction = off_load_fraction
 
     def _init(self, tick: Tick) -> None:
         n, d = tick.topology.n_gpus, len(tick.topology.cooling_domains)
         self.base_resid_ = np.full(n, np.nan)
         self.base_raw_ = np.full(n, np.nan)
+        self.provisional_ = np.zeros(n, dtype=bool)  # baseline started at the thermal limit
         self.raw_ = np.full(n, np.nan)
         self.resid_ = np.full(n, np.nan)
         self.prev_excess_ = np.full(n, np.nan)
@@ -117,7 +127,10 @@ class ThermalDetector(Detector):
         self.power_avg_ = np.full(n, np.nan)
         self.limits_ = gpu_limits(tick.topology)
         self.throttle_since_ = np.full(n, np.nan)
-        self.tp_ratio_ = np.full((2, n), np.nan)  # smoothed power and clock vs node peers
+        # power and clock vs node peers at the last scrapes at the limit
+        k = max(3, int(np.ceil(self.throttle_window_s / max(tick.interval_s, 1.0))))
+        self.tp_hist_ = np.full((k, 2, n), np.nan)
+        self.tp_pos_ = 0
         self.hist_: list[tuple[float, F64]] = []  # (time, temperature where steady)
         self.pending_: tuple[float, float, float, F64] | None = None
         self.last_t_ = float("nan")
@@ -142,9 +155,19 @@ class ThermalDetector(Detector):
         throttling = (np.nan_to_num(bits_f).astype(np.int64) & (SW_THERMAL | HW_THERMAL)) != 0
         # judge GPUs at a steady load (a job starting heats GPUs at their own pace), or
         # already throttling for heat (their power swings with the throttle)
-        out += self._gpus(tick, temp, level, busy & (steady | throttling), dt)
-        out += self._throttle_point(tick, (temp, power), throttling, busy, dt)
-        out += self._domains(tick, np.where(steady, temp, np.nan), busy, dt)
+        at_limit = throttling | (temp >= self.limits_.max_operating_c - 1.0)
+        # a GPU drawing far less than its node peers (clocks capped for another reason)
+        # runs cooler for that: no usual place is learned from such a reading
+        node_w, _ = group_median(np.where(busy, power, np.nan), tick.topology.gpu_node,
+                                 tick.topology.n_nodes)
+        off_load = power < self.off_load_fraction * node_w[tick.topology.gpu_node]
+        out += self._gpus(tick, (temp, level), busy & (steady | throttling),
+                          (at_limit, off_load), dt)
+        out += self._throttle_point(tick, (temp, power), at_limit, busy, dt)
+        # a GPU held at its limit counts too: its power swings with the throttle, and
+        # its clamped temperature still bounds its domain's heat from below (without
+        # it a domain hot enough to throttle would fall silent mid-fault)
+        out += self._domains(tick, np.where(steady | at_limit, temp, np.nan), busy, dt)
         return out
 
     def _steady(self, power: F64, dt: float) -> npt.NDArray[np.bool_]:
@@ -216,9 +239,12 @@ class ThermalDetector(Detector):
             {"metric": "DCGM_FI_DEV_GPU_TEMP", "jump_c": round(jump, 2),
              "gpus_same_direction": round(same_way, 3)}, notice=True, source=self.name)]
 
-    def _gpus(self, tick: Tick, temp: F64, level: F64, busy: npt.NDArray[np.bool_],
-              dt: float) -> list[Candidate]:
+    def _gpus(self, tick: Tick, temp_level: tuple[F64, F64], busy: npt.NDArray[np.bool_],
+              unusual: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]], dt: float
+              ) -> list[Candidate]:
         topo = tick.topology
+        temp, level = temp_level
+        at_limit, off_load = unusual
         excess = self._excess(tick, temp, level, busy)
         step = np.nan_to_num(excess - self.prev_excess_) / max(dt, 1.0) * 60.0
         self.trend_ = 0.7 * self.trend_ + 0.3 * step
@@ -239,10 +265,7 @@ class ThermalDetector(Detector):
         # or goes silent (a thermal shutdown)
         keep = self.active_ & ((excess >= warn_c / 2) | ~np.isfinite(temp))
         self.active_ = new | keep
-        alpha = alpha_for(self.tau_s, dt)
-        frozen = self.active_ | enter | thermal_bits  # a clamped temperature is no usual place
-        self.base_raw_ = ewma_update(self.base_raw_, self.raw_, alpha, frozen=frozen)
-        self.base_resid_ = ewma_update(self.base_resid_, self.resid_, alpha, frozen=frozen)
+        self._learn_place(tick, (at_limit, off_load), self.active_ | enter | thermal_bits, dt)
         ready = np.flatnonzero(self.active_)
         return [Candidate(
             "gpu_overheating", topo.gpu_name(int(g)), float(self.onset_[g]),
@@ -258,6 +281,32 @@ class ThermalDetector(Detector):
              "node_peers_throttling": round(float(peers_bits[g]), 3)},
             source=self.name) for g in ready]
 
+    def _learn_place(self, tick: Tick, unusual: tuple[npt.NDArray[np.bool_], npt.NDArray[
+                     np.bool_]], frozen: npt.NDArray[np.bool_], dt: float) -> None:
+        """Learn each GPU's usual place among its node's GPUs, never from clamped readings.
+
+        At the thermal limit the firmware holds a GPU's temperature, so its
+        place among its peers says nothing about its cooling; when a quarter
+        of its peers are held there, their median is clamped too. A baseline
+        first seen in such a state is provisional (it must start somewhere: a
+        GPU may sit at its limit from the first scrape) and starts over at the
+        first unclamped reading; while clamped, no baseline learns. The same
+        holds for a GPU drawing far less power than its node peers (its clocks
+        capped for another reason): its place at its peers' load is not seen.
+        """
+        at_limit, off_load = unusual
+        clamped = at_limit | off_load | (_node_fraction(tick, at_limit) >= 0.25)
+        seen = np.isfinite(self.raw_)
+        restart = self.provisional_ & seen & ~clamped
+        for base in (self.base_raw_, self.base_resid_):
+            base[restart] = np.nan
+        self.provisional_ = (self.provisional_ & ~restart) | (
+            seen & clamped & ~np.isfinite(self.base_raw_))
+        alpha = alpha_for(self.tau_s, dt)
+        frozen = frozen | (clamped & np.isfinite(self.base_raw_))
+        self.base_raw_ = ewma_update(self.base_raw_, self.raw_, alpha, frozen=frozen)
+        self.base_resid_ = ewma_update(self.base_resid_, self.resid_, alpha, frozen=frozen)
+
     def _model_notice(self, tick: Tick) -> list[Candidate]:
         """Once: the GPU models no table entry matches (their limits are a generic guess)."""
         if not self.limits_.unknown or getattr(self, "noticed_", False):
@@ -271,7 +320,7 @@ class ThermalDetector(Detector):
             {"models": list(self.limits_.unknown)}, notice=True, source=self.name)]
 
     def _throttle_point(self, tick: Tick, temp_power: tuple[F64, F64],
-                        throttling: npt.NDArray[np.bool_], eligible: npt.NDArray[np.bool_],
+                        at_limit: npt.NDArray[np.bool_], eligible: npt.NDArray[np.bool_],
                         dt: float) -> list[Candidate]:
         """A GPU throttling for heat at much lower clock and power than its node's peers.
 
@@ -282,15 +331,18 @@ class ThermalDetector(Detector):
         than its node's peers at a similar temperature (it may even read a
         little cooler: its clock fell further). Power at the limit falls with
         the thermal resistance, so a peer-to-peer spread of a few percent
-        becomes a drop of a quarter or more. Ratios are smoothed over ~3
-        minutes (at the hardware slowdown point clocks halve and recover from
-        scrape to scrape).
+        becomes a drop of a quarter or more. Ratios are the median of the
+        last scrapes at the limit (clocks at the throttle point move from
+        scrape to scrape; a median ignores a single one, and follows a new
+        level within half its window, where an average would carry the
+        GPU's healthy ratios for minutes).
         """
         topo = tick.topology
         temp, power = temp_power
         clock, _ = tick.fresh("DCGM_FI_DEV_SM_CLOCK")
-        hot = np.where(eligible & (throttling | (temp >= self.limits_.max_operating_c - 1.0)),
-                       1.0, 0.0)
+        hot = np.where(eligible & at_limit, 1.0, 0.0)
+        bits_f, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
+        bits = (np.nan_to_num(bits_f).astype(np.int64) & (SW_THERMAL | HW_THERMAL)) != 0
         out = []
         peers = {}
         for name, values in (("clock", clock), ("power", power), ("temp", temp)):
@@ -298,16 +350,21 @@ class ThermalDetector(Detector):
             med[cnt < 4] = np.nan
             peers[name] = med[topo.gpu_node]
         now = np.vstack([power / peers["power"], clock / peers["clock"]])
-        now[:, hot == 0] = np.nan  # judged only at the throttle point; else forgotten
-        self.tp_ratio_ = np.where(hot > 0, ewma_update(self.tp_ratio_, now, alpha_for(
-            max(self.throttle_tau_s, 3.0 * tick.interval_s), dt)), np.nan)
-        ratio_p, ratio_c = self.tp_ratio_
+        self.tp_pos_ = (self.tp_pos_ + 1) % len(self.tp_hist_)  # ring buffer
+        self.tp_hist_[self.tp_pos_] = now
+        self.tp_hist_[:, :, hot == 0] = np.nan  # judged only at the throttle point; else forgotten
+        judged = np.flatnonzero(hot > 0)  # few GPUs: the median is taken over those only
+        ratio_p, ratio_c = np.full((2, topo.n_gpus), np.nan)
+        ratio_p[judged], ratio_c[judged] = _window_median(self.tp_hist_[:, :, judged])
+        # a GPU that always ran b degC hotter than its peers (its interface or place)
+        # would sit b - headroom over the limit at their load, so it is expected to
+        # shed about that much less there; only a drop beyond that counts
+        headroom = np.clip(np.nan_to_num(self.limits_.max_operating_c - peers["temp"]), 0.0, None)
+        usual = np.minimum(1.0, (self.rise_c + headroom) / (
+            self.rise_c + np.clip(np.nan_to_num(self.base_raw_), 0.0, None)))
         low = ((hot > 0) & (ratio_c <= 1.0 - self.throttle_drop)
-               & (ratio_p <= 1.0 - self.throttle_drop)
-               & (temp >= peers["temp"] - 5.0)
-               # a GPU that always ran hotter than its peers (its interface or place)
-               # is expected to shed less at the limit; a newly bad one is not
-               & (np.nan_to_num(self.base_raw_) < self.usual_hot_c))
+               & (ratio_p <= (1.0 - self.throttle_drop) * usual)
+               & (temp >= peers["temp"] - 5.0))
         self.throttle_since_ = sustained(self.throttle_since_, low, tick.data_t_s)
         need_s = max(self.throttle_persist_s, 2.0 * tick.interval_s)
         ready = np.flatnonzero(low & (tick.t_s - self.throttle_since_ >= need_s))
@@ -323,7 +380,7 @@ class ThermalDetector(Detector):
                 "than its peers (thermal interface, airflow)",
                 {"temp_c": round(float(temp[g]), 1), "power_ratio": round(float(ratio_p[g]), 3),
                  "clock_ratio": round(float(ratio_c[g]), 3), "throttle_point": True,
-                 "thermal_bits": bool(throttling[g])},
+                 "thermal_bits": bool(bits[g])},
                 source=self.name))
         return out
 
@@ -371,16 +428,22 @@ class ThermalDetector(Detector):
         ref = others_median(peers, np.arange(n_dom), n_dom) if n_dom >= 2 else np.zeros(n_dom)
         ex = lvl - ref
         gpu_rel = dev - ref[dom_of]
-        warm = _fraction(gpu_rel >= need / 2, np.isfinite(gpu_rel), dom_of, n_dom)
+        # most GPUs must share the move: each warmer than half the domain's excess
+        half = np.clip(np.nan_to_num(ex), need / 2, need)[dom_of] / 2
+        warm = _fraction(gpu_rel >= half, np.isfinite(gpu_rel), dom_of, n_dom)
         frozen = (np.nan_to_num(ex, nan=-np.inf) >= need / 2)[dom_of]
         self.gpu_base_.update(temp, busy, frozen, alpha_for(self.tau_s, dt))
         self.warming_ = np.nan_to_num(ex, nan=-np.inf) >= need / 2
         rate = np.nan_to_num(ex - self.dom_prev_) / max(dt, 1.0) * 60.0
         self.dom_trend_ = 0.7 * self.dom_trend_ + 0.3 * rate
         self.dom_prev_ = ex
-        # early warning: most of the domain warming and still rising fast
-        rising = (ex >= 0.6 * need) & (self.dom_trend_ >= self.domain_trend_c_per_min)
-        bad = ((ex >= need) | rising) & (warm >= self.domain_fraction)
+        # early warning: half the excess, still rising as a losing loop's coolant does
+        # (an inlet ramp of 10 degC over 12 min still climbs 0.7 degC/min at half way)
+        rising = (ex >= need / 2) & (self.dom_trend_ >= self.domain_trend_c_per_min)
+        # once entered, a domain stays bad while it stays half warm (its rise may pause
+        # between two sensor steps)
+        held = np.isfinite(self.dom_since_) & (ex >= need / 2)
+        bad = ((ex >= need) | rising | held) & (warm >= self.domain_fraction)
         if n_dom == 1 and self.pending_ is not None:
             bad[:] = False  # a possible fleet shift: wait until it has held or kept rising
         self.dom_since_ = sustained(self.dom_since_, bad, tick.data_t_s)
@@ -418,6 +481,16 @@ def _power_slope(tick: Tick, temp: F64, power: F64) -> float:
     if den < 1e3:
         return 0.06
     return float(np.clip(np.sum(dp[keep] * dt[keep]) / den, 0.0, 0.15))
+
+
+def _window_median(hist: F64) -> F64:
+    """Median over axis 0 of the finite values (NaN where fewer than 2)."""
+    cnt = np.isfinite(hist).sum(axis=0)
+    ordered = np.sort(hist, axis=0)  # NaN sort last
+    lo = np.take_along_axis(ordered, np.maximum((cnt - 1) // 2, 0)[None], 0)[0]
+    hi = np.take_along_axis(ordered, np.minimum(cnt // 2, len(hist) - 1)[None], 0)[0]
+    out: F64 = np.where(cnt >= 2, (lo + hi) / 2.0, np.nan)
+    return out
 
 
 def _p90(values: F64) -> float:

@@ -225,10 +225,12 @@ def _in_failing_cooling(spec: FaultSpec, topo: Topology, cands: Candidates,
         raise InputError(f"fault {spec.kind}: placement {spec.placement} needs a GPU fault "
                          "kind and a cooling_fault in the same scenario")
     out = []
+    # prefer nodes without another fault (a node whose telemetry is lost hides its GPU)
+    used_nodes = {_node_of(topo, ctype, i) for ctype, i in used}
     for _ in range(spec.count):
         dom = cooling[int(rng.integers(len(cooling)))]
         pool = cands.gpus[topo.gpu_cooling()[cands.gpus] == dom.index]
-        idx = _choose(rng, topo, "gpu", pool, used=used, used_nodes=set())
+        idx = _choose(rng, topo, "gpu", pool, used=used, used_nodes=used_nodes)
         used.add(("gpu", idx))
         out.append(_one(spec, topo, "gpu", idx, start_s=dom.onset_s, rng=rng))
     return out

@@ -132,12 +132,41 @@ def _protect(st: GpuState, model: GpuModel, now: tuple[F64, F64, I64], *, rise0:
 
 
 def settle(st: GpuState, model: GpuModel, demand: F64, dyn_w: F64, r_th: F64) -> None:
-    """Put every GPU at its thermal steady state for ``demand`` (the run starts warm)."""
-    for _ in range(6):
-        clock, _ = physics.throttle(model, st.temp_c, demand, dyn_w, np.ones(len(demand)))
-        st.power_w = physics.power_w(model, demand, clock, dyn_w, st.temp_c)
-        st.rise_c = st.power_w * r_th
-        st.temp_c = st.inlet_c + st.rise_c
+    """Put every GPU at its thermal steady state for ``demand`` (the run starts warm).
+
+    The steady state at full clock (under the power cap only) is found first;
+    a GPU whose steady state lies above its maximum operating temperature
+    starts where the firmware holds it (at that limit, with the clock that
+    takes), as :func:`_protect` keeps it later: otherwise it would start
+    cool and climb to its limit in the first minute, a warming no fleet that
+    was already running shows.
+    """
+    temp = st.inlet_c + (model.idle_w + 0.5 * demand * dyn_w) * r_th
+    for _ in range(40):  # leakage feedback: damped fixed point
+        clock = _capped_clock(model, demand, dyn_w, temp)
+        power = physics.power_w(model, demand, clock, dyn_w, temp)
+        temp = 0.5 * temp + 0.5 * np.minimum(st.inlet_c + power * r_th, 110.0)
+    limit = model.max_operating_c + 0.5
+    over = (temp > limit) & (demand > 0)
+    at = np.full(len(demand), limit)
+    hold_w = (limit - st.inlet_c) / np.maximum(r_th, 1e-6)
+    frac = np.power(np.clip((hold_w - model.idle_w - physics.leakage_w(model, at)) / np.maximum(
+        demand * dyn_w, 1.0), 0.0, 1.0), 1.0 / model.clock_power_exp)
+    clock = np.where(over, np.clip(np.minimum(frac, _capped_clock(model, demand, dyn_w, at)),
+                                   0.1, 1.0), clock)
+    temp = np.where(over, limit, temp)
+    st.power_w = physics.power_w(model, demand, clock, dyn_w, temp)
+    st.rise_c = np.where(over, limit - st.inlet_c, st.power_w * r_th)
+    st.temp_c = st.inlet_c + st.rise_c
+
+
+def _capped_clock(model: GpuModel, demand: F64, dyn_w: F64, temp_c: F64) -> F64:
+    """Relative clock that keeps board power under the cap (no thermal slowdown)."""
+    headroom = model.power_cap_w - model.idle_w - physics.leakage_w(model, temp_c)
+    fit = np.power(np.maximum(headroom, 1.0) / np.maximum(demand * dyn_w, 1.0),
+                   1.0 / model.clock_power_exp)
+    out: F64 = np.minimum(1.0, fit)
+    return out
 
 
 def _gpu_counters(st: GpuState, e: Effects, dt_s: float, rng: np.random.Generator) -> None:
