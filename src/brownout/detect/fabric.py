@@ -55,7 +55,8 @@ class FabricDetector(Detector):
         forget_s: ... within this long (an episode ends after this long clean).
         congestion_gain: wait-per-byte over peers and own baseline for a hotspot.
         nic_fraction: fraction of the NICs below a switch that must wait more.
-        persist_s: how long a hotspot must hold.
+        persist_s: how long a hotspot must hold (and at least two scrape intervals:
+            three rate samples, which a burst shorter than a scrape cannot raise).
         tau_s: time constant of the switches' own baselines.
     """
 
@@ -189,7 +190,10 @@ class FabricDetector(Detector):
             hot[:] = False  # everything at once: a fabric-wide change, not one hotspot
         self.sw_since_ = sustained(self.sw_since_, hot, tick.data_t_s)
         self.sw_base_ = ewma_update(self.sw_base_, index, alpha_for(self.tau_s, dt), frozen=hot)
-        ready = np.flatnonzero(hot & (tick.t_s - self.sw_since_ >= self.persist_s))
+        # three rate samples at least: a burst shorter than a scrape interval (incast)
+        # raises one rate sample, or two when it straddles a scrape, never three
+        wait_s = max(self.persist_s, 2.0 * tick.interval_s)
+        ready = np.flatnonzero(hot & (tick.data_t_s - self.sw_since_ >= wait_s))
         return [self._congestion(topo.switches[int(s)].name, float(self.sw_since_[s]),
                                  float(ratio[s]), float(nic_frac[s]), have_ports)
                 for s in ready]
