@@ -37,6 +37,9 @@ from brownout.topology.gpu_models import gpu_limits
 
 F64 = npt.NDArray[np.float64]
 
+#: how long a domain that was warming stays out of its peers' reference (a repaired
+#: loop's GPUs take several of its time constants, minutes each, to settle)
+RECOVER_S = 1200.0
 
 class ThermalDetector(Detector):
     """Hot GPUs (vs node peers and own past) and warming cooling domains.
@@ -122,6 +125,7 @@ class ThermalDetector(Detector):
         self.gpu_base_ = StateBaselines(n)
         self.dom_since_ = np.full(d, np.nan)
         self.warming_ = np.zeros(d, dtype=bool)
+        self.warm_at_ = np.full(d, -np.inf)  # last data time each domain was warming
         self.dom_prev_ = np.full(d, np.nan)
         self.dom_trend_ = np.zeros(d)
         self.power_avg_ = np.full(n, np.nan)
@@ -422,9 +426,13 @@ class ThermalDetector(Detector):
         dev = self.gpu_base_.deviation(temp, busy)
         lvl, cnt = group_median(dev, dom_of, n_dom)
         lvl[cnt < 4] = np.nan
-        # a failing domain is no reference, unless most of them move: then it is the fleet
-        few = self.warming_.sum() <= max(1, 0.25 * n_dom)
-        peers = np.where(self.warming_ & few, np.nan, lvl)
+        # a failing domain is no reference, nor one recovering from a failure (its GPUs
+        # cool for many minutes, and baselines learned meanwhile are off), nor one far
+        # colder than its own past: unless most of them are odd, then it is the fleet
+        recovering = tick.data_t_s - self.warm_at_ < RECOVER_S
+        odd = self.warming_ | recovering | (np.nan_to_num(lvl) <= -need / 2)
+        few = odd.sum() <= max(1, 0.25 * n_dom)
+        peers = np.where(odd & few, np.nan, lvl)
         ref = others_median(peers, np.arange(n_dom), n_dom) if n_dom >= 2 else np.zeros(n_dom)
         ex = lvl - ref
         gpu_rel = dev - ref[dom_of]
@@ -434,6 +442,7 @@ class ThermalDetector(Detector):
         frozen = (np.nan_to_num(ex, nan=-np.inf) >= need / 2)[dom_of]
         self.gpu_base_.update(temp, busy, frozen, alpha_for(self.tau_s, dt))
         self.warming_ = np.nan_to_num(ex, nan=-np.inf) >= need / 2
+        self.warm_at_[self.warming_] = tick.data_t_s
         rate = np.nan_to_num(ex - self.dom_prev_) / max(dt, 1.0) * 60.0
         self.dom_trend_ = 0.7 * self.dom_trend_ + 0.3 * rate
         self.dom_prev_ = ex
