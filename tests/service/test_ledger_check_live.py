@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from tests.detect.test_ledger_agreement import scenarios
-from tests.service.test_watch_steps import ndjson
+from tests.service.test_watch_steps import push_by_minute
 
 from brownout.cli.main import main
 from brownout.clock import ManualClock
@@ -44,15 +43,7 @@ def live(d: Path, name: str) -> tuple[LiveController, list[str], StepRun]:
     ctl = plan.factory()
     assert plan.intake is not None
     names = [n.name for n in run.topology.nodes]
-    lines, recs = ndjson(run.steps, names), run.steps
-    t, sent = t0, 0
-    while sent < len(lines):
-        t += 60.0
-        upto = int(np.searchsorted(recs.ts, t, side="right"))
-        if upto > sent:
-            assert plan.intake.submit(b"\n".join(lines[sent:upto]) + b"\n").rejected == 0
-        sent = upto
-        ctl.tick(t)
+    t = push_by_minute(plan.intake, ctl, run.steps, names, t0)
     for _ in range(3):  # the ledger settles and the check runs once more
         t += 60.0
         ctl.tick(t)

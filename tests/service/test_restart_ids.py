@@ -14,9 +14,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 from tests.detect.synth import T0, steps
-from tests.service.test_watch_steps import ndjson
+from tests.service.test_watch_steps import push_by_minute
 
 from brownout.clock import ManualClock
 from brownout.service.config import WatchConfig
@@ -36,15 +35,7 @@ def feed(cfg: WatchConfig, recs: StepRecords, names: list[str], start_s: float
     plan = plan_controller(cfg, persistent=True, wall=ManualClock(start_s))
     ctl = plan.factory()
     assert plan.intake is not None
-    lines = ndjson(recs, names)
-    t, sent = start_s, 0
-    while sent < len(lines):
-        t += 60.0
-        upto = int(np.searchsorted(recs.ts, t, side="right"))
-        if upto > sent:
-            assert plan.intake.submit(b"\n".join(lines[sent:upto]) + b"\n").rejected == 0
-        sent = upto
-        ctl.tick(t)
+    t = push_by_minute(plan.intake, ctl, recs, names, start_s)
     ctl.tick(t + 60.0)
     return ctl, t + 60.0
 

@@ -17,6 +17,7 @@ from tests.detect.synth import T0, steps
 
 from brownout.clock import ManualClock
 from brownout.service.config import WatchConfig
+from brownout.service.intake import StepIntake
 from brownout.service.live import LiveController
 from brownout.service.wiring import plan_controller
 from brownout.telemetry.steps import StepRecords
@@ -35,6 +36,22 @@ def ndjson(recs: StepRecords, topo_names: list[str]) -> list[bytes]:
             "rank": int(recs.rank[i]), "node": topo_names[recs.node[i]], "gpu": int(recs.gpu[i]),
             "compute_s": float(recs.compute_s[i]), "comm_s": float(recs.comm_s[i])}).encode())
     return out
+
+
+def push_by_minute(intake: StepIntake, ctl: LiveController, recs: StepRecords,
+                   names: list[str], start_s: float) -> float:
+    """Push ``recs`` (time order) through ``intake`` a minute of data at a time, ticking
+    ``ctl`` after each minute; the time of the last tick."""
+    lines = ndjson(recs, names)
+    t, sent = start_s, 0
+    while sent < len(lines):
+        t += 60.0
+        upto = int(np.searchsorted(recs.ts, t, side="right"))
+        if upto > sent:
+            assert intake.submit(b"\n".join(lines[sent:upto]) + b"\n").rejected == 0
+        sent = upto
+        ctl.tick(t)
+    return t
 
 
 @pytest.fixture
