@@ -84,7 +84,7 @@ def test_serves_metrics_until_interrupted() -> None:
             got = read_back(resp.text, gpus=4)
             assert got[("DCGM_FI_DEV_XID_ERRORS", 3)] == 0  # the Xid watcher runs
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=20) == 0
+            assert proc.wait(timeout=60) == 0  # generous: a loaded 2-core runner is slow
         finally:
             if proc.poll() is None:
                 proc.kill()
