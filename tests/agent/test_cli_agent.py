@@ -88,3 +88,35 @@ def test_serves_metrics_until_interrupted() -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_stops_cleanly_on_signal_even_if_parent_ignored_sigint(sig: str) -> None:
+    """A launcher (nohup, some supervisors, a test runner) may start the agent with SIGINT
+    ignored, which Python keeps: Ctrl-C then did nothing. SIGTERM (systemd, Kubernetes)
+    killed it without its clean exit. Both now stop it with exit 0."""
+    import re
+    import signal
+
+    import httpx
+
+    code = ("import sys; from brownout.agent.fake import FakeNvml, h100_node; "
+            "sys.modules['pynvml'] = FakeNvml(h100_node(2)); "
+            "from brownout.cli.main import main; "
+            "sys.exit(main(['agent', '--port', '0', '--interval', '0.2', '--hostname', 'n0001']))")
+    # a launcher that ignores SIGINT, then execs the agent (the disposition is inherited)
+    launcher = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                f"os.execv(sys.executable, [sys.executable, '-c', {code!r}])")
+    with subprocess.Popen([sys.executable, "-c", launcher], stderr=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            assert proc.stderr is not None
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/metrics", proc.stderr.readline())
+            assert m
+            assert httpx.get(f"http://127.0.0.1:{m.group(1)}/metrics", timeout=10).status_code \
+                == 200
+            proc.send_signal(getattr(signal, sig))
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()

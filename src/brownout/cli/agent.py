@@ -8,8 +8,12 @@ a GPU it prints one line and exits 2.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import click
 
@@ -64,6 +68,24 @@ def command(port: int, bind: str, interval_s: float, push_url: str | None,  # no
         reader.close()
 
 
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (systemd, Kubernetes) both stop the agent cleanly, even when
+    its parent started it with SIGINT ignored (Python then leaves it ignored)."""
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _serve(agent: object, bind: str, port: int, interval_s: float,
            push_url: str | None) -> int:
     from brownout.agent.agent import NodeAgent, make_server, pusher
@@ -74,7 +96,8 @@ def _serve(agent: object, bind: str, port: int, interval_s: float,
         click.echo(f"brownout agent: {len(agent.reader.gpus)} GPU(s), pushing to {push_url} "
                    f"every {interval_s:g} s", err=True)
         try:
-            agent.run(stop, interval_s, pusher(agent, push_url, _warn))
+            with _stopped_by_signals():
+                agent.run(stop, interval_s, pusher(agent, push_url, _warn))
         except KeyboardInterrupt:
             stop.set()
         return 0
@@ -87,7 +110,8 @@ def _serve(agent: object, bind: str, port: int, interval_s: float,
     click.echo(f"brownout agent: {len(agent.reader.gpus)} GPU(s), serving "
                f"http://{bind}:{server.server_address[1]}/metrics", err=True)
     try:
-        server.serve_forever()
+        with _stopped_by_signals():
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
