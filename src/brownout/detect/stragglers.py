@@ -586,40 +586,40 @@ class StragglerDetector(Detector):
                 f"{rel:.0%} slower than its stage peers{own} over {int(lv['n'][i])} records")
 
     def _rank(self, tick: Tick, lv: dict[str, Any], i: int, g: int) -> Candidate:
-        rel = float(lv["rel"][i])
-        return Candidate(
-            "gpu_degraded", tick.topology.gpu_name(g), float(lv["since"][i]),
-            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
-            severity_of(rel, 0.3, 1.0), "reset_gpu",
-            f"{self._what(lv, i)} (it holds the barrier); one rank of its node, no GPU "
-            "telemetry: the GPU computes slowly", self._evidence(lv, i), source=self.name)
+        return self._of_rank(
+            lv, i, "gpu_degraded", tick.topology.gpu_name(g), "reset_gpu",
+            summary=f"{self._what(lv, i)} (it holds the barrier); one rank of its node, no "
+            "GPU telemetry: the GPU computes slowly", evidence=self._evidence(lv, i))
 
     def _single(self, tick: Tick, lv: dict[str, Any], i: int) -> Candidate:
         name = tick.topology.nodes[int(lv["node"][i])].name
-        rel = float(lv["rel"][i])
-        return Candidate(
-            "host_straggler", name, float(lv["since"][i]),
-            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
-            severity_of(rel, 0.3, 1.0), "drain_node",
-            f"{self._what(lv, i)} (it holds the barrier); {name} runs this one rank, so "
-            "steps cannot tell its GPU from its host",
-            {**self._evidence(lv, i), "gpu_or_host": "cannot be told apart: one rank on "
-             f"{name}; check {name}/gpu{int(lv['gpu'][i])} and the host"}, source=self.name)
+        return self._of_rank(
+            lv, i, "host_straggler", name, "drain_node",
+            summary=f"{self._what(lv, i)} (it holds the barrier); {name} runs this one rank, "
+            "so steps cannot tell its GPU from its host",
+            evidence={**self._evidence(lv, i), "gpu_or_host": "cannot be told apart: one rank on "
+             f"{name}; check {name}/gpu{int(lv['gpu'][i])} and the host"})
 
     def _host_side(self, tick: Tick, lv: dict[str, Any], i: int, g: int,
                    ranks: int) -> Candidate:
         name = tick.topology.nodes[int(lv["node"][i])].name
-        rel = float(lv["rel"][i])
-        return Candidate(
-            "host_straggler", name, float(lv["since"][i]),
-            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
-            severity_of(rel, 0.3, 1.0), "investigate",
-            f"{self._what(lv, i)} and holds the barrier in {float(lv['holds'][i]):.0%} of "
+        return self._of_rank(
+            lv, i, "host_straggler", name, "investigate",
+            summary=f"{self._what(lv, i)} and holds the barrier in {float(lv['holds'][i]):.0%} of "
             f"steps, while {tick.topology.gpu_name(g)} has looked healthy all along (clock "
             "with its node peers, no thermal or slowdown reason, below its throttle point): "
             "the cause is on the host side (CPU, data loader, PCIe)",
-            {**self._evidence(lv, i), "lone_rank": tick.topology.gpu_name(g),
-             "ranks_on_node": ranks}, source=self.name)
+            evidence={**self._evidence(lv, i), "lone_rank": tick.topology.gpu_name(g),
+                      "ranks_on_node": ranks})
+
+    def _of_rank(self, lv: dict[str, Any], i: int, kind: str, component: str, action: str,
+                 *, summary: str, evidence: dict[str, Any]) -> Candidate:
+        """A finding from rank ``i``'s level: its onset, confidence and severity."""
+        rel = float(lv["rel"][i])
+        return Candidate(
+            kind, component, float(lv["since"][i]),
+            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
+            severity_of(rel, 0.3, 1.0), action, summary, evidence, source=self.name)
 
     def _host(self, tick: Tick, n: int, found: tuple[float, float, int], ranks: int
               ) -> Candidate:
