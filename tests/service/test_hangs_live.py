@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from tests.service.fixed_feed import FixedLogFeed
 
 from brownout.clock import ManualClock
 from brownout.detect.collectives import analyse
@@ -55,10 +56,8 @@ def test_the_twins_hung_rank_is_found_and_its_job_restarted_on_approval(tmp_path
     assert job.crashes == crashes + 1  # restarted from its checkpoint, no longer hung
 
 
-class _Steps:
+class _Steps(FixedLogFeed):
     """A feed with a fixed step log (no telemetry)."""
-
-    name = "steps"
 
     def __init__(self, steps: StepRecords) -> None:
         self.steps: StepRecords | None = steps
@@ -69,18 +68,6 @@ class _Steps:
 
     def watermark_s(self) -> float:
         return float("inf")
-
-    def steps_until_s(self, now_s: float) -> float:
-        return float("nan")  # a fixed log: nothing is known beyond the watermark
-
-    def degraded(self) -> tuple[str, ...]:
-        return ()
-
-    def finished(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def test_dumps_are_read_once_settled_then_acted_on(tmp_path: Path) -> None:

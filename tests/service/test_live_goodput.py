@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.recovery.synth import JobSpec, generate
+from tests.service.fixed_feed import FixedLogFeed
 
 from brownout.executors.dryrun import DryRunExecutor
 from brownout.policy.config import PolicyConfig
@@ -29,10 +30,8 @@ from brownout.topology.generate import generate_topology
 from brownout.topology.model import Topology
 
 
-class StepsOnlyFeed:
+class StepsOnlyFeed(FixedLogFeed):
     """Step records as a push intake would deliver them: those stamped up to each pull."""
-
-    name = "steps"
 
     def __init__(self, rows: list[dict[str, Any]], topology: Topology) -> None:
         self.rows = sorted(rows, key=lambda r: r["ts"])
@@ -50,18 +49,6 @@ class StepsOnlyFeed:
 
     def watermark_s(self) -> float:
         return self.until_s
-
-    def steps_until_s(self, now_s: float) -> float:
-        return float("nan")  # a fixed log: nothing is known beyond the watermark
-
-    def degraded(self) -> tuple[str, ...]:
-        return ()
-
-    def finished(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def _rows(seed: int) -> list[dict[str, Any]]:
