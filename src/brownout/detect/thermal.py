@@ -37,9 +37,6 @@ from brownout.topology.gpu_models import gpu_limits
 
 F64 = npt.NDArray[np.float64]
 
-#: how long a domain that was warming stays out of its peers' reference (a repaired
-#: loop's GPUs take several of its time constants, minutes each, to settle)
-RECOVER_S = 1200.0
 
 class ThermalDetector(Detector):
     """Hot GPUs (vs node peers and own past) and warming cooling domains.
@@ -63,6 +60,9 @@ class ThermalDetector(Detector):
             of the fleet's excesses (noisy sensors need more).
         domain_trend_c_per_min: a domain at half of ``domain_c`` and rising this
             fast counts already (early warning).
+        recover_s: a domain that was warming stays out of the other domains'
+            reference this long (a repaired loop's GPUs take several of its time
+            constants, minutes each, to settle).
         throttle_drop: a GPU throttling for heat whose power and clock stay this
             fraction below its node peers' sheds heat worse than they do ...
         throttle_window_s: ... as the median over about this long (at least 3
@@ -88,7 +88,8 @@ class ThermalDetector(Detector):
                  single_domain_c: float = 4.0, z_min: float = 6.0,
                  domain_trend_c_per_min: float = 0.5, throttle_drop: float = 0.25,
                  throttle_window_s: float = 120.0, throttle_persist_s: float = 120.0,
-                 rise_c: float = 40.0, off_load_fraction: float = 0.75) -> None:
+                 rise_c: float = 40.0, off_load_fraction: float = 0.75,
+                 recover_s: float = 1200.0) -> None:
         self.hot_c = hot_c
         self.warn_c = warn_c
         self.trend_c_per_min = trend_c_per_min
@@ -104,6 +105,7 @@ class ThermalDetector(Detector):
         self.single_domain_c = single_domain_c
         self.z_min = z_min
         self.domain_trend_c_per_min = domain_trend_c_per_min
+        self.recover_s = recover_s
         self.throttle_drop = throttle_drop
         self.throttle_window_s = throttle_window_s
         self.throttle_persist_s = throttle_persist_s
@@ -429,7 +431,7 @@ class ThermalDetector(Detector):
         # a failing domain is no reference, nor one recovering from a failure (its GPUs
         # cool for many minutes, and baselines learned meanwhile are off), nor one far
         # colder than its own past: unless most of them are odd, then it is the fleet
-        recovering = tick.data_t_s - self.warm_at_ < RECOVER_S
+        recovering = tick.data_t_s - self.warm_at_ < self.recover_s
         odd = self.warming_ | recovering | (np.nan_to_num(lvl) <= -need / 2)
         few = odd.sum() <= max(1, 0.25 * n_dom)
         peers = np.where(odd & few, np.nan, lvl)
