@@ -97,7 +97,7 @@ def ewma_update(baseline: F64, value: F64, alpha: float, frozen: B | None = None
     return np.where(keep, baseline, new)
 
 
-def sustained(since: F64, active: B, t_s: float) -> F64:
+def sustained(since: F64, active: B, t_s: float | F64) -> F64:
     """Track since when each member has been continuously ``active`` (NaN when not)."""
     return np.where(active, np.where(np.isfinite(since), since, t_s), np.nan)
 

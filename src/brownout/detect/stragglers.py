@@ -23,6 +23,8 @@ spread of its stage peers' own long-term levels:
 
 Slowness must persist for ``persist_s`` seconds of data *and* over at least
 ``min_records`` records, so that 45-second and 50-millisecond steps both work.
+A slow spell is carried through a stop of its job (a hang, a crash, a restart)
+while nothing says either way: a slow host stays slow after a restart.
 Confidence grows with the margin over the bar and with the records seen.
 
 Localisation (spec/findings.md taxonomy):
@@ -109,6 +111,8 @@ class StragglerDetector(Detector):
             ``clear_s`` when it has been slow longer.
         stale_records: a rank whose latest record is older than this many of
             its record intervals (and ``persist_s``) is not judged.
+        carry_s: a slow spell is kept this long through a time without evidence
+            (its job hung, or restarted and has too few records yet).
         base_min_s: a baseline counts after this long ...
         tau_s: ... and follows the level with this time constant.
     """
@@ -124,7 +128,7 @@ class StragglerDetector(Detector):
                  node_self_excess: float = 0.1, noise_k: float = 5.0, spread_k: float = 3.0,
                  node_fraction: float = 0.5, persist_s: float = 60.0,
                  host_persist_s: float = 150.0, host_scrapes: float = 3.0, clear_s: float = 300.0,
-                 stale_records: float = 4.0, base_min_s: float = 180.0,
+                 stale_records: float = 4.0, carry_s: float = 3600.0, base_min_s: float = 180.0,
                  tau_s: float = 3600.0) -> None:
         self.window_s = window_s
         self.keep_records = keep_records
@@ -144,6 +148,7 @@ class StragglerDetector(Detector):
         self.host_scrapes = host_scrapes
         self.clear_s = clear_s
         self.stale_records = stale_records
+        self.carry_s = carry_s
         self.base_min_s = base_min_s
         self.tau_s = tau_s
 
@@ -361,7 +366,9 @@ class StragglerDetector(Detector):
         crowd = np.bincount(pidx, new, n_peer)[pidx] > 0.5 * (
             lv["members"] - np.bincount(pidx, known, n_peer)[pidx])
         slow &= ~(crowd & new)  # most of a stage turning slow at once is no straggler
-        since, ready = self._persist(slots, slow, tick.data_t_s, interval)
+        since, ready = self._persist(slots, slow, tick.data_t_s, interval,
+                                     unknown=~(enough & fresh),
+                                     back_s=np.minimum(lv["span_s"], self.persist_s) / 2.0)
         first = lv["level"] / np.where(established, base, np.nan) - 1.0
         plausible = enough & (lv["level"] >= 1.0 - self.abs_excess)  # far below its peers,
         # its reference was a slow peer (not yet flagged): nothing to learn from
@@ -391,14 +398,22 @@ class StragglerDetector(Detector):
         lv["until"] = until
         return until
 
-    def _persist(self, slots: I64, slow: B, t_s: float, interval: F64) -> tuple[F64, B]:
+    def _persist(self, slots: I64, slow: B, t_s: float, interval: F64, *, unknown: B,
+                 back_s: F64) -> tuple[F64, B]:
         """(slow since, ready) per rank. Ready once slow for ``persist_s``; a ready rank
         stays so through a short dip (three records, or ``persist_s``), so that one
-        noisy level does not split one fault into two findings."""
+        noisy level does not split one fault into two findings. A spell begins
+        ``back_s`` before the judgment that first sees it (its level is a median:
+        half its records, at most half of ``persist_s``, were slow already). While ``unknown`` (its
+        records stale, or too few since a restart) a slow spell is kept, not ended,
+        for up to ``carry_s``: a job that hangs or restarts does not cure a slow host,
+        and the spell before counts toward persistence when slowness shows again."""
         last = np.where(slow, t_s, self.last_slow_[slots])
         self.last_slow_[slots] = last
         hold = self.ready_[slots] & (t_s - last < np.maximum(self.persist_s, 3 * interval))
-        since = sustained(self.since_[slots], slow | hold, t_s)
+        carried = unknown & ~slow & (t_s - last <= self.carry_s)
+        since = np.where(carried, self.since_[slots],
+                         sustained(self.since_[slots], slow | hold, t_s - back_s))
         ready = (slow | hold) & (t_s - since >= self.persist_s)
         self.since_[slots], self.ready_[slots] = since, ready
         return since, ready
@@ -502,6 +517,8 @@ class StragglerDetector(Detector):
         n_slow = np.bincount(gidx, lv["slow"], ng)
         first = np.full(ng, np.inf)
         np.minimum.at(first, gidx, np.where(lv["ready"], lv["since"], np.inf))
+        known = np.bincount(gidx, enough, ng) >= 2
+        back_s = np.minimum(group_median(lv["span_s"], gidx, ng)[0], self.persist_s) / 2.0
         for g in range(ng):
             key = (int(groups[g] >> 32), int(groups[g] & 0xFFFFFFFF))
             if (n_ready[g] >= 2) and n_ready[g] >= self.node_fraction * count[g]:
@@ -510,9 +527,10 @@ class StragglerDetector(Detector):
             if n_slow[g] >= 2 and n_slow[g] >= self.node_fraction * count[g]:
                 pending.add(key[1])  # may become a host straggler: no rank findings yet
             if not slow[g]:
-                self.node_since_.pop(key, None)
+                if known[g]:  # no evidence either way: the spell is kept (see _persist)
+                    self.node_since_.pop(key, None)
                 continue
-            since = self.node_since_.setdefault(key, tick.data_t_s)
+            since = self.node_since_.setdefault(key, tick.data_t_s - back_s[g])  # as _persist
             if tick.data_t_s - since >= self.persist_s:
                 out[key[1]] = (since, float(node_rel[g]), int(elevated[g]))
             else:
