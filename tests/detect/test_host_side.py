@@ -16,7 +16,7 @@ from brownout.telemetry.metrics import SW_THERMAL
 from brownout.telemetry.series import SeriesRegistry
 from brownout.telemetry.steps import StepRecords, build_steps
 
-from .synth import Mutator, Synth, steps
+from .synth import T0, Mutator, Synth, steps
 
 SEEDS = [1, 2, 3]
 Arrays = dict[str, np.ndarray]
@@ -117,3 +117,46 @@ def test_lone_slow_rank_on_a_node_gone_blind_is_no_gpu_guess(seed: int) -> None:
     st = steps(syn.topo, 220, seed=seed, gpu_slow={g: 1.35}, slow_from_step=60)
     found = {(f.kind, f.component) for f in detect(syn, st, blind).findings}
     assert found == {("telemetry_loss", syn.topo.nodes[node].name)}, found
+
+
+def _one_node_jobs(syn: Synth, seed: int, slow: dict[int, float]) -> StepRecords:
+    """Job 0 on nodes 0-3; jobs 1 and 2 each on one node (5 and 6), the nodes in
+    ``slow`` slowed from step 60 on (of 200 steps)."""
+    a = steps(syn.topo, 200, seed=seed, nodes=[0, 1, 2, 3])
+    b = steps(syn.topo, 200, seed=seed + 1, nodes=[5], node_slow={5: slow.get(5, 1.0)},
+              slow_from_step=60)
+    c = steps(syn.topo, 200, seed=seed + 2, nodes=[6], node_slow={6: slow.get(6, 1.0)},
+              slow_from_step=60)
+    rows = [*_rows(a, syn, "job0"), *_rows(b, syn, "job1"), *_rows(c, syn, "job2")]
+    return build_steps(sorted(rows, key=lambda r: float(r["ts"])), syn.topo)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_node_job_slower_than_its_own_past_on_healthy_gpus_is_its_host(seed: int) -> None:
+    """A job on one node has no peers: every rank slows alike. Its own past is the
+    reference, and healthy GPUs put the cause on the host."""
+    syn = Synth(seed=seed)
+    st = _one_node_jobs(syn, seed, {5: 1.3})
+    ff = detect(syn, st)
+    assert host_findings(ff) == [("host_straggler", syn.topo.nodes[5].name)], ff.findings
+    f = next(f for f in ff.findings if f.kind == "host_straggler")
+    assert f.evidence["one_node_job"] and f.evidence["job"] == "job1"
+    onset = float(st.ts[(st.step == 60) & (st.node == 5)].min())
+    assert 0 <= f.detected_at - onset <= 300, f.detected_at - onset
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_node_job_slowed_by_its_gpus_or_with_every_job_is_not_its_host(seed: int) -> None:
+    """Its GPUs throttle (the cause shows in their clocks), or both one-node jobs slow
+    at once (a change of every job, not of one node): no host straggler."""
+    syn = Synth(seed=seed)
+    five = syn.topo.gpu_node == 5
+
+    def throttled(i: int, t: float, d: Arrays) -> None:
+        if t > T0 + 480:
+            d["DCGM_FI_DEV_SM_CLOCK"][five] = 1480.0
+            d["DCGM_FI_DEV_CLOCKS_EVENT_REASONS"][five] = SW_THERMAL
+
+    assert host_findings(detect(syn, _one_node_jobs(syn, seed, {5: 1.3}), throttled)) == []
+    assert host_findings(detect(Synth(seed=seed), _one_node_jobs(syn, seed, {5: 1.3, 6: 1.3}))
+                         ) == []

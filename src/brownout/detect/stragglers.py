@@ -47,6 +47,12 @@ Localisation (spec/findings.md taxonomy):
   side -> ``host_straggler`` at the node (the localiser drops it if the GPU
   itself is flagged).
 
+- a job that runs on one node has no peers (every rank slows alike): its
+  per-step median compute against its own past
+  (:mod:`brownout.detect.one_node_jobs`), risen ``abs_excess`` and alone
+  among the one-node jobs, on GPUs that showed no cause all along ->
+  ``host_straggler`` at the node, after the same wait as a lone rank.
+
 A rank whose latest record is old (its job hung, crashed or ended) is no
 longer judged: stale records are no evidence of a fault now. After a
 restart (the step number goes back) a rank's level is made of its new
@@ -62,6 +68,7 @@ import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector, severity_of
 from brownout.detect.gpu_causes import GpuSlowCauses
+from brownout.detect.one_node_jobs import OneNodeJobs, Rise
 from brownout.detect.robust import MAD_TO_SD, alpha_for, ewma_update, group_median, sustained
 from brownout.detect.step_levels import epochs, peer_ratio, recent_window
 from brownout.detect.tick import Tick
@@ -168,6 +175,9 @@ class StragglerDetector(Detector):
         self.last_t_ = float("nan")
         self.said_: list[tuple[Candidate, float]] = []  # with the data time it holds to
         self.causes_ = GpuSlowCauses()
+        self.one_node_ = OneNodeJobs(rise_bar=self.abs_excess, noise_k=self.noise_k,
+                                     recent_s=self.recent_s, min_steps=self.min_records,
+                                     base_min_s=self.base_min_s, tau_s=self.tau_s)
 
     def update(self, tick: Tick) -> list[Candidate]:
         if not hasattr(self, "buf_"):
@@ -252,7 +262,8 @@ class StragglerDetector(Detector):
         one = np.unique(rk, return_index=True)[1]  # a record of every rank in the buffer
         pk, members = np.unique(peer[one], return_counts=True)
         self.node_ranks_ = np.bincount(node[one][node[one] >= 0], minlength=self.n_nodes_)
-        return {"t_s": t_s, "rkey": ranks, "level": level, "n": n, "noise": noise, "scales": scales,
+        return {"t_s": t_s, "ok": ok, "rkey": ranks, "level": level, "n": n, "noise": noise,
+                "scales": scales,
                 "members": members[np.searchsorted(pk, peer[last])],
                 "holds": np.bincount(ridx, holds[use], nr) / np.maximum(n, 1),
                 "span_s": t_s - first_ts, "last_ts": b["ts"][last],
@@ -387,7 +398,8 @@ class StragglerDetector(Detector):
                   by_stage=by_stage, ready=ready | by_stage, slow=slow | rising)
         host = self._hosts(tick, lv, (enough | by_stage) & fresh, (noise, wide), rise=rise,
                            established=established | by_stage)
-        return self._localise(tick, lv, ready | by_stage, host)
+        lone = self.one_node_.update(tick.data_t_s, dt, self.buf_, lv["ok"])
+        return self._localise(tick, lv, ready | by_stage, host) + self._one_node(tick, lone, host)
 
     def _until(self, lv: dict[str, Any]) -> F64:
         """Per rank: the data time until which its latest record is current evidence
@@ -574,6 +586,31 @@ class StragglerDetector(Detector):
                     out.append((self._rank(tick, lv, i, g), float(until[i])))
             elif self._host_side_due(tick, lv, i, g):
                 out.append((self._host_side(tick, lv, i, g, int(per_node[n])), float(until[i])))
+        return out
+
+    def _one_node(self, tick: Tick, lone: list[Rise], host: dict[int, tuple[float, float, int]]
+                  ) -> list[tuple[Candidate, float]]:
+        """One-node jobs risen over their own past, their GPUs clear of causes all along
+        (as for a lone rank, :meth:`_host_side_due`): the host is the cause."""
+        topo, out = tick.topology, []
+        wait_s = max(self.host_persist_s, self.host_scrapes * tick.interval_s)
+        for r in lone:
+            gpus = np.arange(topo.gpu_offset[r.node], topo.gpu_offset[r.node + 1])
+            began = max(r.since_s, tick.data_t_s - self.clear_s)
+            if (r.node in host or tick.data_t_s - r.since_s < wait_s
+                    or not self.causes_.clear_since(gpus, np.full(gpus.size, began)).all()):
+                continue
+            name, job = topo.nodes[r.node].name, self._job_name(r.job)
+            out.append((Candidate(
+                "host_straggler", name, r.since_s, self._confidence(r.rise, r.bar, r.steps),
+                severity_of(r.rise, 0.3, 1.0), "investigate",
+                f"{job} runs on {name} alone and its steps compute {r.rise:.0%} more than its "
+                "own baseline, while every GPU of the node has looked healthy all along (clock "
+                "with its peers, no thermal or slowdown reason, below its throttle point): the "
+                "cause is on the host side (CPU, data loader, PCIe)",
+                {"from": "step records", "job": job, "one_node_job": True,
+                 "over_own_baseline": round(r.rise, 3), "bar": round(r.bar, 3),
+                 "steps": r.steps}, source=self.name), tick.data_t_s + self.persist_s))
         return out
 
     def _confidence(self, excess: float, bar: float, records: float) -> float:
