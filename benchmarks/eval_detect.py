@@ -7,7 +7,8 @@
 
 Tracks are fleets unlike one another (spec in TRACKS): H100 like the
 original twin; A100 with 15 s scrapes, no profiling fields, three jobs and
-64 nodes; H200; Blackwell (B200 / GB200); 60 s scrapes; 1,024 nodes. Every
+64 nodes; H200; Blackwell (B200 / GB200); 60 s scrapes; 10 s scrapes; 1,024
+nodes. Every
 scenario has static telemetry heterogeneity (sensor offsets, power reading
 errors, rack-position inlet offsets), a cooling loop that always runs a few
 degrees warmer (a confounder), ToR and rail fabrics alternating, and, when
@@ -72,6 +73,7 @@ TRACKS: dict[str, Track] = {
     "h200": Track(("NVIDIA H200",), 30.0, True, (1, 3), (16, 32, 64)),
     "blackwell": Track(("NVIDIA B200", "NVIDIA GB200"), 30.0, True, (1, 3), (16, 32, 64)),
     "scrape60": Track((H100,), 60.0, True, (1, 3), (16, 32, 64)),
+    "scrape10": Track((H100, "NVIDIA H200"), 10.0, True, (1, 3), (16, 32), duration_min=45.0),
     "n1024": Track((H100,), 30.0, False, (2, 4), (1024,), duration_min=45.0),
 }
 

@@ -69,6 +69,22 @@ def test_gpu_at_its_thermal_limit_is_not_blamed_on_the_host(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_gpu_correcting_errors_at_full_clock_is_not_blamed_on_the_host(seed: int) -> None:
+    """Bursts of corrected ECC errors slow the GPU's work at full clock, with no
+    reason bit (too intermittent for a GPU finding yet): its error counter is the
+    cause, not the host."""
+    syn = Synth(seed=seed)
+    g = 20 + 3 * seed
+    st = steps(syn.topo, 220, seed=seed, gpu_slow={g: 1.35}, slow_from_step=60)
+
+    def storm(i: int, t: float, d: Arrays) -> None:
+        if t >= onset_of(st, 60) - 30 and i % 3 == 0:
+            d["+DCGM_FI_DEV_ECC_SBE_VOL_TOTAL"][g] = 6.0  # 0.2 per second
+
+    assert host_findings(detect(syn, st, storm)) == []
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_a_stopped_jobs_slow_rank_is_not_judged_on_later_telemetry(seed: int) -> None:
     """Job 0 stops while its slow rank's GPU is throttling; its GPUs then idle, looking
     healthy, while job 1 keeps stepping. The old records are no evidence of a host fault."""

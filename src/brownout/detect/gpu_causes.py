@@ -19,7 +19,10 @@ showed a cause of slow compute:
   (``SW_POWER_CAP`` alone is not: a GPU at its power limit at full clock is
   not slow, and one that the cap slows shows it in its clock);
 - a temperature within ``limit_margin_c`` of its model's maximum operating
-  temperature (the throttle point: scrapes can miss the moments it throttles).
+  temperature (the throttle point: scrapes can miss the moments it throttles);
+- an error counter rising beyond its floor (ECC corrections, row remaps, PCIe
+  replays, NVLink CRC: the GPU detector's ``ERROR_RATES``): retried and
+  corrected work is slow work at full clock.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from brownout.detect.gpu_health import ERROR_RATES
 from brownout.detect.robust import group_median
 from brownout.detect.tick import Tick
 from brownout.telemetry.metrics import HW_POWER_BRAKE, HW_SLOWDOWN, HW_THERMAL, SW_THERMAL
@@ -80,10 +84,20 @@ class GpuSlowCauses:
             node_med[topo.gpu_node])
         flagged = (np.nan_to_num(bits).astype(np.int64) & CAUSE_BITS) != 0
         at_limit = np.nan_to_num(temp) >= self._limit_c - self.limit_margin_c
-        cause = seen & (slow_clock | flagged | at_limit)
+        cause = seen & (slow_clock | flagged | at_limit | self._errors(tick))
         self.cause_t = np.where(cause, np.fmax(self.cause_t, when), self.cause_t)
         self.seen = seen
         self.ever_seen = self.ever_seen | seen
+
+    @staticmethod
+    def _errors(tick: Tick) -> B:
+        """Error counters rising beyond their floors (ECC, row remaps, PCIe replays,
+        NVLink CRC): a GPU retrying or correcting its work computes slowly at full clock."""
+        err = np.zeros(tick.topology.n_gpus, dtype=bool)
+        for name, floor, _ in ERROR_RATES:
+            rate, when = tick.rate(name)
+            err |= (tick.t_s - when <= 3.5 * tick.interval_s) & (np.nan_to_num(rate) > floor)
+        return err
 
     def clear_since(self, gpus: npt.NDArray[np.int64], t_s: F64) -> B:
         """Per GPU of ``gpus``: seen now, and no cause shown at or after ``t_s``."""
