@@ -164,6 +164,7 @@ class StragglerDetector(Detector):
         self.jobs_: dict[str, int] = {}
         self.last_step_: dict[int, tuple[int, int]] = {}
         self.slot_: dict[int, int] = {}
+        self.place_slot_: dict[int, int] = {}  # (job, node, gpu) -> its latest rank's slot
         self.base_ = np.zeros(0)
         self.base_t_ = np.zeros(0)
         self.since_ = np.zeros(0)
@@ -325,6 +326,7 @@ class StragglerDetector(Detector):
         return keys[np.isfinite(self.since_[slots])] if keys.size else keys
 
     def _slots(self, rkeys: I64, t_s: float) -> I64:
+        known = len(self.slot_)
         slots = np.array([self.slot_.setdefault(int(k), len(self.slot_)) for k in rkeys],
                          dtype=np.int64)
         grow = len(self.slot_) - self.base_.size
@@ -334,7 +336,21 @@ class StragglerDetector(Detector):
             self.since_ = np.concatenate([self.since_, np.full(grow, np.nan)])
             self.last_slow_ = np.concatenate([self.last_slow_, np.full(grow, -np.inf)])
             self.ready_ = np.concatenate([self.ready_, np.zeros(grow, dtype=bool)])
+        for k, slot in zip(rkeys, slots, strict=True):
+            if slot >= known:
+                self._inherit(int(k), int(slot))
         return slots
+
+    def _inherit(self, key: int, slot: int) -> None:
+        """A new rank on a GPU its job used before (a restart renumbered the ranks)
+        takes over that rank's baseline and slow spell: both belong to the GPU and
+        its host, not to the rank number."""
+        place = ((key >> 40) << 20) + (key & 0xFFFFF)  # (job, node, gpu)
+        old = self.place_slot_.get(place)
+        self.place_slot_[place] = slot
+        if old is not None:
+            for a in (self.base_, self.base_t_, self.since_, self.last_slow_):
+                a[slot] = a[old]
 
     # ------------------------------------------------------------ judging
     def _bars(self, lv: dict[str, Any], n: I64, base: F64, pidx: I64, n_peer: int
