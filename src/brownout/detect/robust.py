@@ -49,6 +49,22 @@ def group_median(values: F64, groups: npt.NDArray[np.integer], n_groups: int
     return out, counts
 
 
+def kth_largest(values: F64, groups: npt.NDArray[np.integer], k: I64) -> F64:
+    """Per group ``g`` (``0 <= g < k.size``), its ``k[g]``-th largest value (1 = the
+    largest); -inf where the group has fewer than ``k[g]`` members."""
+    out = np.full(k.size, -np.inf)
+    if values.size == 0:
+        return out
+    g = groups.astype(np.int64)
+    order = np.lexsort((-values, g))
+    gs = g[order]
+    first = np.concatenate(([True], gs[1:] != gs[:-1]))
+    start = np.maximum.accumulate(np.where(first, np.arange(gs.size), 0))
+    pick = (np.arange(gs.size) - start) == k[gs] - 1
+    out[gs[pick]] = values[order][pick]
+    return out
+
+
 def _blocks(groups: npt.NDArray[np.integer], size: int) -> bool:
     """Whether ``groups`` is 0,0,..,1,1,.. in equal contiguous blocks of ``size``."""
     g = groups[::size]

@@ -69,7 +69,15 @@ import numpy.typing as npt
 from brownout.detect.api import Candidate, Detector, severity_of
 from brownout.detect.gpu_causes import GpuSlowCauses
 from brownout.detect.one_node_jobs import OneNodeJobs, Rise
-from brownout.detect.robust import MAD_TO_SD, alpha_for, ewma_update, group_median, sustained
+from brownout.detect.robust import (
+    MAD_TO_SD,
+    alpha_for,
+    ewma_update,
+    group_median,
+    kth_largest,
+    sustained,
+)
+from brownout.detect.stage_rise import StageRises, per_rank
 from brownout.detect.step_levels import epochs, peer_ratio, recent_window
 from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
@@ -171,8 +179,9 @@ class StragglerDetector(Detector):
         self.last_slow_ = np.zeros(0)
         self.ready_ = np.zeros(0, dtype=bool)
         self.node_since_: dict[tuple[int, int], float] = {}
-        self.stage_base_: dict[tuple[int, int], tuple[F64, float]] = {}
-        self.stage_since_: dict[tuple[int, int], float] = {}
+        self.stages_ = StageRises(recent_s=self.recent_s, min_records=self.min_records,
+                                  self_excess=self.self_excess, noise_k=self.noise_k,
+                                  base_min_s=self.base_min_s, tau_s=self.tau_s)
         self.last_t_ = float("nan")
         self.said_: list[tuple[Candidate, float]] = []  # with the data time it holds to
         self.causes_ = GpuSlowCauses()
@@ -270,7 +279,8 @@ class StragglerDetector(Detector):
                 "span_s": t_s - first_ts, "last_ts": b["ts"][last],
                 "job": job[last], "rank": rank[last],
                 "stage": stage[last], "node": node[last], "gpu": gpu[last],
-                "stages": self._stage_levels(t_s, inst, stage, ok)}
+                "stages": self.stages_.levels(t_s, b["ts"], b["compute_s"], inst=inst, stage=stage,
+                                               ok=ok)}
 
     @staticmethod
     def _noise(rk: I64, ratio: F64, ok: B, peer: I64, ranks: I64) -> F64:
@@ -284,40 +294,6 @@ class StragglerDetector(Detector):
         first = np.zeros(keys.size, dtype=np.int64)
         first[kidx] = gidx
         return np.asarray(noise[first][np.searchsorted(keys, ranks)])
-
-    def _stage_levels(self, t_s: float, inst: I64, stage: I64, ok: B
-                      ) -> tuple[I64, F64, I64, F64]:
-        """Per (job, stage): its fastest rank's compute, relative to the other stages' at
-        the same step and absolute, each as a median over its recent steps.
-
-        Stages differ by design, so only a stage's rise over its own baseline
-        counts, and only when both rose: the stage got slower (absolute) and
-        not the whole job (relative). It is how a slow node that holds a
-        whole stage (pipeline over nodes, tensor parallel inside) shows,
-        having no peers in its stage.
-
-        Returns:
-            (keys ``(job << 8) + stage + 1``, levels [key, 2], records, noise [key, 2]).
-        """
-        sel = ok & (stage >= 0)
-        b = self.buf_
-        groups, gidx = np.unique((inst[sel] << 8) + stage[sel] + 1, return_inverse=True)
-        gmed = np.full(groups.size, np.inf)  # the stage's fastest rank: one slow rank
-        np.minimum.at(gmed, gidx, b["compute_s"][sel])  # does not move it, a slow node does
-        g_ts = np.full(groups.size, -np.inf)
-        np.maximum.at(g_ts, gidx, b["ts"][sel])
-        ratio = peer_ratio(groups >> 8, gmed)
-        skey = ((groups >> 52) << 8) + (groups & 0xFF)  # (job, stage + 1)
-        use = np.isfinite(ratio) & recent_window(skey, g_ts, t_s, self.recent_s,
-                                                 self.min_records)
-        keys, kidx = np.unique(skey[use], return_inverse=True)
-        levels, noises = [], []
-        for x in (ratio[use], gmed[use]):
-            level, n = group_median(x, kidx, keys.size)
-            levels.append(level)
-            noises.append(MAD_TO_SD * group_median(np.abs(x / level[kidx] - 1.0), kidx,
-                                                   keys.size)[0])
-        return keys, np.stack(levels, axis=1), n, np.stack(noises, axis=1)
 
     def _slow_keys(self) -> I64:
         """Rank keys flagged slow at the last judgment (no reference for their peers)."""
@@ -404,7 +380,7 @@ class StragglerDetector(Detector):
                                         frozen=slow | (first >= 0.75 * own_bar))
         self.base_t_[slots] = np.where(np.isfinite(base), self.base_t_[slots], tick.data_t_s)
         bar = np.where(rel >= peers_bar, peers_bar, own_bar)
-        risen = self._stage_rise(lv, self._slow_stages(tick.data_t_s, lv["stages"], dt))
+        risen = per_rank(lv, self.stages_.risen(tick.data_t_s, lv["stages"], dt))
         alone = np.bincount(pidx, slow, n_peer)[pidx] == 0  # else its own slow rank explains it
         rising = np.isfinite(risen[0]) & alone & fresh
         by_stage = rising & (tick.data_t_s - risen[0] >= self.persist_s)
@@ -451,11 +427,12 @@ class StragglerDetector(Detector):
         """Slow at any window length; (slow, rel, rise, peers bar, own bar, noise term,
         spread term) of the first length that shows it (the shortest when none)."""
         out: list[tuple[B, F64, F64, F64, F64, F64, F64]] = []
-        for mult, (level, n) in zip(SCALES, lv["scales"], strict=True):
+        now = lv["scales"][0][0] - 1.0 >= self.min_rel  # a longer window still remembers
+        for mult, (level, n) in zip(SCALES, lv["scales"], strict=True):  # a fault that ended
             peers_bar, own_bar, noise, wide = self._bars(lv, n, base, pidx, n_peer)
             rel = level - 1.0
             rise = np.where(established, level / np.where(established, base, 1.0) - 1.0, 0.0)
-            slow = (n >= mult * self.min_records) & (
+            slow = (n >= mult * self.min_records) & (now | (mult == SCALES[0])) & (
                 (rel >= peers_bar) | ((rise >= own_bar) & (rel >= self.min_rel)))
             out.append((slow, rel, rise, peers_bar, own_bar, noise, wide))
         pick = np.zeros(pidx.size, dtype=np.int64)
@@ -463,48 +440,6 @@ class StragglerDetector(Detector):
             pick = np.where(out[k][0], k, pick)
         rows = np.arange(pidx.size)
         return tuple(np.stack([o[i] for o in out])[pick, rows] for i in range(7))  # type: ignore[return-value]
-
-    @staticmethod
-    def _stage_rise(lv: dict[str, Any], stages: dict[tuple[int, int], tuple[float, float, int]]
-                    ) -> tuple[F64, F64]:
-        """(since, rise) per rank whose whole stage rose (NaN elsewhere)."""
-        since, rise = np.full(lv["job"].size, np.nan), np.full(lv["job"].size, np.nan)
-        for (j, st), (t0, r, _) in stages.items():
-            mine = (lv["job"] == j) & (lv["stage"] == st)
-            since[mine], rise[mine] = t0, r
-        return since, rise
-
-    def _slow_stages(self, t_s: float, st: tuple[I64, F64, I64, F64], dt: float
-                     ) -> dict[tuple[int, int], tuple[float, float, int]]:
-        """Stages risen over their own baselines: (job, stage) -> (since, rise, records),
-        persistent or not yet."""
-        out: dict[tuple[int, int], tuple[float, float, int]] = {}
-        for key, level, n, noise in zip(*st, strict=True):
-            k = (int(key >> 8), int(key & 0xFF) - 1)
-            if n < self.min_records or not np.all(np.isfinite(level)):
-                continue
-            bar = max(self.self_excess, float(self.noise_k * 1.25 * noise.max() / np.sqrt(n)))
-            rise = self._stage_learn(k, level, t_s, dt, bar)
-            if rise < bar:
-                self.stage_since_.pop(k, None)
-                continue
-            since = self.stage_since_.setdefault(k, t_s)
-            out[k] = (since, rise, int(n))  # not yet persistent: since is recent
-        return out
-
-    def _stage_learn(self, k: tuple[int, int], level: F64, t_s: float, dt: float,
-                     bar: float) -> float:
-        """A stage's rise over its baselines (the smaller of the two); learns them."""
-        base, t0 = self.stage_base_.get(k, (level, t_s))
-        est = t_s - t0 >= self.base_min_s
-        rise = float(np.min(level / base)) - 1.0 if est else 0.0
-        if not est:
-            a = alpha_for(self.base_min_s / 3.0, dt)
-            self.stage_base_[k] = ((1 - a) * base + a * level, t0)
-        elif rise < 0.75 * bar:
-            a = alpha_for(self.tau_s, dt)
-            self.stage_base_[k] = ((1 - a) * base + a * level, t0)
-        return rise
 
     def _learn(self, base: F64, level: F64, dt: float, *, established: B, frozen: B,
                learn_s: F64) -> F64:
@@ -530,15 +465,15 @@ class StragglerDetector(Detector):
         ng = groups.size
         count = np.maximum(np.bincount(gidx, minlength=ng),
                            self.node_ranks_[(groups & 0xFFFFFFFF).astype(np.int64)])
-        node_rel = group_median(np.where(enough, rel, np.nan), gidx, ng)[0]
-        node_rise = group_median(np.where(established & enough, rise, np.nan), gidx, ng)[0]
+        most = count // 2 + 1  # the node's level: what more than half of its ranks pass
+        node_rel = kth_largest(np.where(enough | lv["ready"], rel, -np.inf), gidx, most)
+        node_rise = kth_largest(np.where(established & enough, rise, -np.inf), gidx, most)
         extra = group_median(widen[0], gidx, ng)[0] / np.sqrt(np.maximum(count, 1))
         bar = np.maximum(np.maximum(extra, self.abs_excess), group_median(widen[1], gidx, ng)[0])
         own_bar = np.maximum(extra, self.node_self_excess)
         elevated = np.bincount(gidx, enough & (rel >= self.min_rel), ng)
         slow = (elevated >= 2) & (elevated >= self.node_fraction * count) & (
-            (node_rel >= bar) | ((np.nan_to_num(node_rise) >= own_bar)
-                                 & (node_rel >= self.min_rel)))
+            (node_rel >= bar) | ((node_rise >= own_bar) & (node_rel >= self.min_rel)))
         out: dict[int, tuple[float, float, int]] = {}
         pending: set[int] = set()
         n_ready = np.bincount(gidx, lv["ready"], ng)
