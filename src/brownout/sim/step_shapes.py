@@ -45,6 +45,9 @@ I64 = npt.NDArray[np.int64]
 #: Cross-worker CoV of steady production jobs (PAI, see module docstring):
 #: median and 90th percentile over 52,652 intervals of 65 jobs.
 PAI_STEADY_COV = {"median": 0.062, "p90": 0.133}
+#: Every slowdown shows in at least this many logged records of its ranks (the
+#: step-only bar: slow ranks lasting at least max(5 records, 2 minutes)).
+MIN_RECORDS = 5
 START_S = 1764000000.0
 
 
@@ -118,10 +121,17 @@ class JobShape:
 
     @property
     def record_s(self) -> float:
-        """Seconds between two logged steps of a healthy run (about)."""
+        """Seconds between two logged steps of a healthy run (about): the slowest
+        rank sets the pace, and the last stage computes ``stage_extra`` more."""
         bub = self.bubble if self.stages > 1 else 0.0
         return self.log_every * self.step_s * (1 + self.static_spread) * (
-            1 + bub + self.comm_frac)
+            1 + self.stage_extra) * (1 + bub + self.comm_frac)
+
+    def holds_a_stage(self, ranks: tuple[int, ...]) -> bool:
+        """Whether ``ranks`` include every rank of some pipeline stage."""
+        stage = np.arange(self.ranks) * self.stages // self.ranks
+        return any(set(np.flatnonzero(stage == s).tolist()) <= set(ranks)
+                   for s in range(self.stages))
 
 
 @dataclass(frozen=True)
@@ -217,13 +227,38 @@ def draw_slowdown(rng: np.random.Generator, j: int, job: JobShape, duration_s: f
             return None
         ranks = (int(rng.choice(free_ranks)),)
     min_len = max(5 * job.record_s, 120.0)
-    from_start = rng.random() < 0.2
+    # a whole pipeline stage slow from its first record has neither peers nor a past
+    # of its own: nothing in the log tells it from a stage that computes more by design
+    from_start = rng.random() < 0.2 and not job.holds_a_stage(ranks)
     lo = 1.3 if from_start else 1.25  # gray failures are mostly mild
     factor = float(rng.uniform(lo, 1.6) if rng.random() < 0.7 else rng.uniform(1.6, 2.5))
     onset = 0.0 if from_start else float(rng.uniform(0.1, 0.6) * duration_s)
     length = float(rng.uniform(1.0, 4.0) * min_len)
     end = None if rng.random() < 0.4 or onset + length >= duration_s else onset + length
-    return SlowRank(j, ranks, factor, onset, end)
+    got = SlowRank(j, ranks, factor, onset, end)
+    return None if _crowded(job, got, [s for s in taken if s.job == j]) else got
+
+
+def _crowded(job: JobShape, new: SlowRank, others: list[SlowRank]) -> bool:
+    """Whether ``new``, with the slowdowns of its job that overlap it in time, leaves
+    no healthy yardstick: more than half of a pipeline stage slow at once (but not
+    all of it), or more than half of the stages wholly slow at once.
+
+    Ranks are told slow by their healthy stage peers, a whole stage by the other
+    stages; with most of them slow at once, the log shows a job whose few fast
+    ranks got faster as much as one whose many ranks got slower.
+    """
+    inf = float("inf")
+    slow = set(new.ranks)
+    for s in others:
+        if s.onset_s < (new.end_s or inf) and new.onset_s < (s.end_s or inf):
+            slow |= set(s.ranks)
+    if slow == set(new.ranks):
+        return False
+    stage = np.arange(job.ranks) * job.stages // job.ranks
+    hit = [sum(1 for r in np.flatnonzero(stage == k) if int(r) in slow) / max(
+        int(np.sum(stage == k)), 1) for k in range(job.stages)]
+    return any(0.5 < h < 1.0 for h in hit) or 2 * sum(h == 1.0 for h in hit) > job.stages
 
 
 # ------------------------------------------------------------------ simulation
@@ -291,6 +326,7 @@ def _job_records(rng: np.random.Generator, job: JobShape, j: int, duration_s: fl
     for s in slow:  # a slowdown strikes by time, whichever step runs then
         end = START_S + (s.end_s if s.end_s is not None else np.inf)
         rows = (healthy_end >= START_S + s.onset_s) & (healthy_end - job.record_s < end)
+        rows = _at_least(rows, MIN_RECORDS)
         cols = np.asarray(s.ranks, dtype=np.int64)
         comp[np.ix_(rows, cols)] *= s.factor
         mask[np.ix_(rows, cols)] = True
@@ -304,6 +340,20 @@ def _job_records(rng: np.random.Generator, job: JobShape, j: int, duration_s: fl
     return ({"comp": comp, "step_dur": step_dur, "end": end_s, "step": step, "job": j,
              "shape": job},
             _truth(job, j, slow, mask, end_s=end_s, step_dur=step_dur))
+
+
+def _at_least(rows: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.bool_]:
+    """``rows`` (one contiguous run), extended forward to at least ``n`` rows.
+
+    A slowdown is drawn in seconds; one heavy-tailed hiccup can stretch a
+    single record over most of it, and the log would then show the slowdown
+    in one or two records, which no one could call a slow rank.
+    """
+    hit = np.flatnonzero(rows)
+    if 0 < hit.size < n:
+        rows = rows.copy()
+        rows[hit[0]:hit[0] + n] = True
+    return rows
 
 
 def _durations(comp: F64, job: JobShape, rng: np.random.Generator) -> F64:
