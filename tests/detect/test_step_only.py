@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from brownout.detect.engine import replay
+from brownout.detect.robust import kth_largest
 from brownout.findings import FindingsFile
 from brownout.scoring import score
 from brownout.sim.step_shapes import (
+    MIN_RECORDS,
     JobShape,
     SlowRank,
     StepRun,
@@ -111,3 +113,65 @@ def test_confidence_grows_with_evidence() -> None:
         sc = StepScenario("c", (job,), 3600.0, (SlowRank(0, (2,), 1.6, 1200.0, None),))
         conf.append(detect(simulate_steps(sc, 5)).findings[0].confidence)
     assert conf[0] > conf[1]
+
+
+@pytest.mark.parametrize("rpn", [2, 4])
+def test_lone_slow_rank_of_small_node_is_one_gpu_finding(rpn: int) -> None:
+    """One rank 2x for ~40 records of 30-s records, next to a rank statically 12% slower
+    on its node: one gpu_degraded, closed when the fault ends. Neither the host
+    (one slow rank of two or four is not most of the node) nor a second finding
+    after the end (a longer level window still remembers the fault)."""
+    static = (1.0, 1.12, *(1.0 + 0.02 * (r % 3) for r in range(2 * rpn - 2)))
+    job = JobShape(nodes=2, ranks_per_node=rpn, step_s=0.6, log_every=50, static=static,
+                   noise_sigma=0.03, seqlen_sigma=0.06, comm_frac=0.05)
+    sc = StepScenario("small", (job,), 6000.0, (SlowRank(0, (0,), 2.0, 2400.0, 3600.0),))
+    run = simulate_steps(sc, 7)
+    ff = detect(run)
+    assert [(f.kind, f.component) for f in ff.findings] == [("gpu_degraded", "j0n000/gpu0")]
+    r = score(list(ff.findings), run.truth)
+    assert r.overall.matched == 1 and r.overall.false == 0
+
+
+def test_slowdown_shows_in_at_least_five_records() -> None:
+    """A slowdown drawn shorter than a record still slows five logged records: the
+    evaluator's truth never counts a fault the log barely shows."""
+    job = JobShape(nodes=2, ranks_per_node=4, step_s=30.0, noise_sigma=0.02)
+    slow = SlowRank(0, (3,), 1.5, 1200.0, 1205.0, MIN_RECORDS)  # as drawn
+    sc = StepScenario("short", (job,), 3600.0, (slow,))
+    run = simulate_steps(sc, 1)
+    t = run.truth[0]
+    mine = (run.steps.rank == 3) & (run.steps.ts >= t.onset) & (run.steps.ts <= (t.end or 0))
+    assert int(mine.sum()) >= MIN_RECORDS
+
+
+@pytest.mark.parametrize("seed", FRESH)
+def test_drawn_slowdowns_leave_every_stage_a_yardstick(seed: int) -> None:
+    """No whole stage slow from its first record (no peers, no past of its own), and no
+    overlapping slowdowns that make most of a stage, or most stages, slow at once."""
+    rng = np.random.default_rng(seed)
+    for i in range(200):
+        sc = draw_scenario(rng, f"d{i}")
+        for s in sc.slow:
+            job = sc.jobs[s.job]
+            assert not (s.onset_s == 0 and job.holds_a_stage(s.ranks)), f"seed {seed}: {s}"
+            stage = np.arange(job.ranks) * job.stages // job.ranks
+            for o in sc.slow:
+                if o is s or o.job != s.job or not _overlap(o, s):
+                    continue
+                both = set(s.ranks) | set(o.ranks)
+                share = [np.isin(np.flatnonzero(stage == k), list(both)).mean()
+                         for k in range(job.stages)]
+                assert not any(0.5 < x < 1.0 for x in share), f"seed {seed}: {s} {o}"
+                assert 2 * sum(x == 1.0 for x in share) <= job.stages, f"seed {seed}"
+
+
+def _overlap(a: SlowRank, b: SlowRank) -> bool:
+    inf = float("inf")
+    return a.onset_s < (b.end_s or inf) and b.onset_s < (a.end_s or inf)
+
+
+def test_kth_largest_per_group() -> None:
+    """A node's level is what more than half of its ranks pass: the 2nd largest of two."""
+    got = kth_largest(np.array([0.9, 0.1, 0.3, 0.2, 0.25, 0.5]), np.array([0, 0, 1, 1, 1, 2]),
+                      np.array([2, 2, 2, 1]))
+    assert got.tolist() == [0.1, 0.25, -np.inf, -np.inf]

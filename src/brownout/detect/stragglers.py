@@ -8,7 +8,10 @@ a slowdown of every rank alike (a checkpoint stall, a power cap) cancels. A
 rank's *level* is the median of that ratio over its recent records (the last
 ``recent_s`` seconds, never fewer than ``min_records`` records), so
 data-dependent imbalance that moves the slowest rank from step to step does
-not count, while a rank that stays slow does.
+not count, while a rank that stays slow does. Noisy jobs also get levels
+over 2x and 4x as many records (``SCALES``), which count only while the
+shortest level is still ``min_rel`` above the peers (a long window
+remembers a fault that has ended).
 
 A rank is slow when its level passes one of two bars, each widened by the
 noise of the level (robust, from the records themselves) and by the healthy
@@ -21,6 +24,9 @@ spread of its stage peers' own long-term levels:
 - **itself**: ``self_excess`` above its own baseline (an EWMA frozen while
   flagged), and at least ``min_rel`` above its peers (it holds the barrier).
 
+A slow node that holds a whole pipeline stage has no stage peers: it shows
+as its stage rising over its own past (:mod:`brownout.detect.stage_rise`).
+
 Slowness must persist for ``persist_s`` seconds of data *and* over at least
 ``min_records`` records, so that 45-second and 50-millisecond steps both work.
 A slow spell is carried through a stop of its job (a hang, a crash, a restart)
@@ -29,9 +35,9 @@ Confidence grows with the margin over the bar and with the records seen.
 
 Localisation (spec/findings.md taxonomy):
 
-- most of a node's ranks slow together (their median passes the bars; the
-  self bar is ``node_self_excess``, lower, as several ranks agree) ->
-  ``host_straggler`` at the node;
+- most of a node's ranks slow together (what more than half of them reach
+  passes the bars; the self bar is ``node_self_excess``, lower, as several
+  ranks agree) -> ``host_straggler`` at the node;
 - a node with a single rank -> ``host_straggler`` at the node, the evidence
   saying that GPU and host cannot be told apart from steps;
 - a lone slow rank of a multi-rank node without GPU telemetry ->

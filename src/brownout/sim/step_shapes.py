@@ -60,6 +60,9 @@ class SlowRank:
         ranks: the job's ranks that slow down (one rank, or every rank of a node).
         factor: compute-time multiplier (1.4 = 40% slower).
         onset_s, end_s: seconds after the start; ``end_s`` None lasts to the end.
+        min_records: it slows at least this many logged records (extended past
+            ``end_s`` when the log shows fewer: a heavy-tailed hiccup can
+            stretch one record over most of a slowdown drawn in seconds).
     """
 
     job: int
@@ -67,6 +70,7 @@ class SlowRank:
     factor: float
     onset_s: float
     end_s: float | None
+    min_records: int = 0
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,7 @@ def draw_slowdown(rng: np.random.Generator, j: int, job: JobShape, duration_s: f
     onset = 0.0 if from_start else float(rng.uniform(0.1, 0.6) * duration_s)
     length = float(rng.uniform(1.0, 4.0) * min_len)
     end = None if rng.random() < 0.4 or onset + length >= duration_s else onset + length
-    got = SlowRank(j, ranks, factor, onset, end)
+    got = SlowRank(j, ranks, factor, onset, end, MIN_RECORDS)
     return None if _crowded(job, got, [s for s in taken if s.job == j]) else got
 
 
@@ -326,7 +330,7 @@ def _job_records(rng: np.random.Generator, job: JobShape, j: int, duration_s: fl
     for s in slow:  # a slowdown strikes by time, whichever step runs then
         end = START_S + (s.end_s if s.end_s is not None else np.inf)
         rows = (healthy_end >= START_S + s.onset_s) & (healthy_end - job.record_s < end)
-        rows = _at_least(rows, MIN_RECORDS)
+        rows = _at_least(rows, s.min_records)
         cols = np.asarray(s.ranks, dtype=np.int64)
         comp[np.ix_(rows, cols)] *= s.factor
         mask[np.ix_(rows, cols)] = True
@@ -343,12 +347,7 @@ def _job_records(rng: np.random.Generator, job: JobShape, j: int, duration_s: fl
 
 
 def _at_least(rows: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.bool_]:
-    """``rows`` (one contiguous run), extended forward to at least ``n`` rows.
-
-    A slowdown is drawn in seconds; one heavy-tailed hiccup can stretch a
-    single record over most of it, and the log would then show the slowdown
-    in one or two records, which no one could call a slow rank.
-    """
+    """``rows`` (one contiguous run), extended forward to at least ``n`` rows."""
     hit = np.flatnonzero(rows)
     if 0 < hit.size < n:
         rows = rows.copy()
