@@ -13,7 +13,7 @@ slow ranks (or whole nodes) of 1.25x-2.5x lasting at least max(5 records,
 healthy (must yield zero findings). No telemetry: the step-only track.
 What a log cannot show is not drawn (see ``draw_slowdown``): a slowdown
 slows at least 5 logged records; no whole pipeline stage is slow from its
-first record; overlapping slowdowns leave every stage a healthy majority.
+first record; slowdowns beginning together leave every stage a healthy majority.
 
 Each scenario goes through the real commands (``brownout detect --steps`` ->
 ``brownout score``); the peer (``nvrx_peer.py``) is scored the same way.

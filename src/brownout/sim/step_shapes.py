@@ -244,18 +244,22 @@ def draw_slowdown(rng: np.random.Generator, j: int, job: JobShape, duration_s: f
 
 
 def _crowded(job: JobShape, new: SlowRank, others: list[SlowRank]) -> bool:
-    """Whether ``new``, with the slowdowns of its job that overlap it in time, leaves
-    no healthy yardstick: more than half of a pipeline stage slow at once (but not
-    all of it), or more than half of the stages wholly slow at once.
+    """Whether ``new``, with the slowdowns of its job that begin within the shortest
+    slowdown's length of it (max(5 records, 2 min)), leaves no healthy yardstick:
+    more than half of a pipeline stage turning slow at once (but not all of it),
+    or more than half of the stages wholly.
 
     Ranks are told slow by their healthy stage peers, a whole stage by the other
-    stages; with most of them slow at once, the log shows a job whose few fast
-    ranks got faster as much as one whose many ranks got slower.
+    stages; with most of them turning slow together, the log shows a job whose
+    few fast ranks got faster as much as one whose many ranks got slower. (One
+    found first is a yardstick no longer, so the others stand out after it.)
     """
     inf = float("inf")
+    near = max(5 * job.record_s, 120.0)
     slow = set(new.ranks)
     for s in others:
-        if s.onset_s < (new.end_s or inf) and new.onset_s < (s.end_s or inf):
+        if (s.onset_s < (new.end_s or inf) and new.onset_s < (s.end_s or inf)
+                and abs(s.onset_s - new.onset_s) < near):
             slow |= set(s.ranks)
     if slow == set(new.ranks):
         return False
