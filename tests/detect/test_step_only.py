@@ -71,8 +71,12 @@ def test_transient_worker_found_static_heterogeneity_not(seed: int) -> None:
     assert found(ff) == {("host_straggler", "j0n007")}, f"seed {seed}: {ff.findings}"
     f = ff.findings[0]
     assert "cannot be told apart" in f.evidence["gpu_or_host"], f"seed {seed}"
-    t = run.truth[0]  # found while it lasts: within about 8 records (~45 s each)
-    assert t.onset <= f.detected_at <= min(t.onset + 420, t.end or np.inf), f"seed {seed}"
+    t = run.truth[0]  # found while it lasts, within 8 of its records (~45 s each, but a
+    # heavy-tailed hiccup of another worker can hold the whole job for minutes)
+    mine = run.steps.rank == 7
+    seen = int(((run.steps.ts > t.onset) & (run.steps.ts <= f.detected_at) & mine).sum())
+    assert t.onset <= f.detected_at <= (t.end or np.inf), f"seed {seed}"
+    assert seen <= 8, f"seed {seed}: {seen} records"
 
 
 def test_persistence_needs_records_and_seconds() -> None:

@@ -94,3 +94,4 @@ def test_restart_that_renumbers_ranks_keeps_each_gpus_baseline(seed: int) -> Non
                       slow_after=True, factor=1.17, renumber=True)
     found = hosts(replay(topo, None, st))
     assert [c for c, _ in found] == [topo.nodes[SLOW_NODE].name], f"seed {seed}: {found}"
+    assert restart < found[0][1] <= restart + 20 * (STEP_S * 1.17 + 1.0), f"seed {seed}"
