@@ -112,3 +112,26 @@ def test_gpu_back_from_a_clock_cap_is_not_overheating(seed: int) -> None:
             d[CLOCK][g] *= 0.55
             d[TEMP][g] -= 15.0
     assert overheating(replay_synth(syn, m, n=70)) == []
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gpu_warm_from_its_power_draw_is_judged_at_its_thermal_resistance(seed: int) -> None:
+    # a GPU that always draws 18 % more power than its node peers (held at its power cap)
+    # runs about 7 degC warmer for that alone, at the same thermal resistance; its
+    # interface goes bad inside a hot domain: at the limit it draws 72 % of their power.
+    # Only its thermal resistance sets what it draws at the limit, not its power draw
+    syn = Synth(seed=seed, n_nodes=16)
+    node = np.arange(16, 24)
+    g = int(node[2 + seed])
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        extra_w = 0.18 * d[POWER][g]
+        d[POWER][g] += extra_w
+        d[TEMP][g] += np.round(extra_w * syn.r_th[g])
+        if i >= 25:
+            d[TEMP][node] = LIMIT_C - 2.0 + np.round(np.random.default_rng(i).normal(0, 0.5, 8))
+            d[TEMP][g], d[BITS][g] = LIMIT_C, SW_THERMAL
+            d[POWER][g] = 0.72 * np.median(d[POWER][node])
+            d[CLOCK][g] *= 0.6
+    ff = replay_synth(syn, m)
+    assert syn.topo.gpu_name(g) in overheating(ff)

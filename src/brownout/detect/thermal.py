@@ -62,7 +62,9 @@ class ThermalDetector(Detector):
             fast counts already (early warning).
         recover_s: a domain that was warming stays out of the other domains'
             reference this long (a repaired loop's GPUs take several of its time
-            constants, minutes each, to settle).
+            constants, minutes each, to settle); a domain reported within this
+            long (or warm since, in its tail) is not reported anew unless it
+            grows the domain threshold warmer than it was while reported.
         throttle_drop: a GPU throttling for heat whose power and clock stay this
             fraction below its node peers' sheds heat worse than they do ...
         throttle_window_s: ... as the median over about this long (at least 3
@@ -128,6 +130,8 @@ class ThermalDetector(Detector):
         self.dom_since_ = np.full(d, np.nan)
         self.warming_ = np.zeros(d, dtype=bool)
         self.warm_at_ = np.full(d, -np.inf)  # last data time each domain was warming
+        self.tail_at_ = np.full(d, -np.inf)  # last data time reported, or warm in its tail
+        self.peak_ex_ = np.full(d, -np.inf)  # its warmest excess while reported
         self.dom_prev_ = np.full(d, np.nan)
         self.dom_trend_ = np.zeros(d)
         self.power_avg_ = np.full(n, np.nan)
@@ -366,8 +370,10 @@ class ThermalDetector(Detector):
         # would sit b - headroom over the limit at their load, so it is expected to
         # shed about that much less there; only a drop beyond that counts
         headroom = np.clip(np.nan_to_num(self.limits_.max_operating_c - peers["temp"]), 0.0, None)
+        # (at the same power: a GPU that runs warm because it draws more power than its
+        # peers, e.g. one held at its power cap, has no worse thermal resistance for it)
         usual = np.minimum(1.0, (self.rise_c + headroom) / (
-            self.rise_c + np.clip(np.nan_to_num(self.base_raw_), 0.0, None)))
+            self.rise_c + np.clip(np.nan_to_num(self.base_resid_), 0.0, None)))
         low = ((hot > 0) & (ratio_c <= 1.0 - self.throttle_drop)
                & (ratio_p <= (1.0 - self.throttle_drop) * usual)
                & (temp >= peers["temp"] - 5.0))
@@ -430,10 +436,12 @@ class ThermalDetector(Detector):
         lvl[cnt < 4] = np.nan
         # a failing domain is no reference, nor one recovering from a failure (its GPUs
         # cool for many minutes, and baselines learned meanwhile are off), nor one far
-        # colder than its own past: unless most of them are odd, then it is the fleet
+        # colder than its own past: unless most of the domains seen now are odd, then
+        # it is the fleet (domains not seen now, all idle or unsteady, do not count)
+        seen = np.isfinite(lvl)
         recovering = tick.data_t_s - self.warm_at_ < self.recover_s
-        odd = self.warming_ | recovering | (np.nan_to_num(lvl) <= -need / 2)
-        few = odd.sum() <= max(1, 0.25 * n_dom)
+        odd = seen & (self.warming_ | recovering | (np.nan_to_num(lvl) <= -need / 2))
+        few = odd.sum() <= max(1, 0.25 * seen.sum())
         peers = np.where(odd & few, np.nan, lvl)
         ref = others_median(peers, np.arange(n_dom), n_dom) if n_dom >= 2 else np.zeros(n_dom)
         ex = lvl - ref
@@ -455,10 +463,12 @@ class ThermalDetector(Detector):
         # between two sensor steps)
         held = np.isfinite(self.dom_since_) & (ex >= need / 2)
         bad = ((ex >= need) | rising | held) & (warm >= self.domain_fraction)
+        bad &= held | ~self._tail(tick, ex, need)
         if n_dom == 1 and self.pending_ is not None:
             bad[:] = False  # a possible fleet shift: wait until it has held or kept rising
         self.dom_since_ = sustained(self.dom_since_, bad, tick.data_t_s)
         ready = np.flatnonzero(bad & (tick.t_s - self.dom_since_ >= self.domain_persist_s))
+        self._remember_reported(tick, ready, ex)
         return [Candidate(
             "cooling_fault", topo.cooling_domains[int(d)], float(self.dom_since_[d]),
             confidence_of(float(ex[d]), self.domain_c),
@@ -468,6 +478,30 @@ class ThermalDetector(Detector):
             "them warming", {"domain_excess_c": round(float(ex[d]), 2),
                              "fraction_warming": round(float(warm[d]), 3)},
             source=self.name) for d in ready]
+
+
+    def _tail(self, tick: Tick, ex: F64, need: float) -> npt.NDArray[np.bool_]:
+        """Domains whose warmth is the tail of a fault reported lately, not a new one.
+
+        A repaired loop's coolant cools back with the loop's time constant
+        (minutes), so its GPUs stay warm for a while after the repair, and
+        often unseen (a job stopped meanwhile): seen again warm, that is the
+        same fault ending, never a second one. A new fault on top of the
+        tail must make the domain ``need`` warmer than it ever was while
+        reported (the excess when first seen again may be anywhere between).
+        """
+        lately = tick.data_t_s - self.tail_at_ < self.recover_s
+        ex_f = np.nan_to_num(ex, nan=-np.inf)
+        out: npt.NDArray[np.bool_] = lately & ~(ex_f >= self.peak_ex_ + need)
+        # still warm: the tail goes on (a slow loop stays warm for many minutes)
+        self.tail_at_[out & (ex_f >= need / 2)] = tick.data_t_s
+        return out
+
+    def _remember_reported(self, tick: Tick, ready: npt.NDArray[np.intp], ex: F64) -> None:
+        """Last time and warmest excess of each domain reported (a new episode restarts)."""
+        old = tick.data_t_s - self.tail_at_[ready] >= self.recover_s
+        self.peak_ex_[ready] = np.fmax(np.where(old, -np.inf, self.peak_ex_[ready]), ex[ready])
+        self.tail_at_[ready] = tick.data_t_s
 
 
 def _fraction(flag: npt.NDArray[np.bool_], valid: npt.NDArray[np.bool_],
