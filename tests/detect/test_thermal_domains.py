@@ -17,10 +17,11 @@ from brownout.detect.engine import replay
 from brownout.findings import FindingsFile
 from brownout.telemetry.series import SeriesRegistry
 
-from .synth import Mutator, Synth
+from .synth import T0, Mutator, Synth
 
 SEEDS = [1, 2]
-TEMP = "DCGM_FI_DEV_GPU_TEMP"
+TEMP, POWER, UTIL = "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_UTIL"
+IDLE_W = 90.0
 
 
 def replay_synth(syn: Synth, mutate: Mutator, n: int) -> FindingsFile:
@@ -83,3 +84,24 @@ def test_domain_is_not_judged_against_one_recovering_domain(seed: int) -> None:
             d[TEMP][(of == 2) | (of == 3)] = np.nan
     found = cooling(replay_synth(syn, m, n=60))
     assert syn.topo.cooling_domains[1] not in found
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_job_stop_inside_a_failing_loop_does_not_end_its_finding(seed: int) -> None:
+    # the loop stays 10 degC warm; its job stops for 10 minutes (its GPUs idle, seen
+    # idle for the first time) and starts again: the fault never went away, and its
+    # one finding stays open throughout (the GPUs join at their loop's excess, not
+    # at the fleet's, so the loop does not look healed)
+    syn = Synth(seed=seed, n_nodes=16)
+    dom = syn.topo.gpu_cooling() == 1
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d[TEMP][dom] += loop(i, 10, 200, 10.0, 4.0)
+        if 30 <= i < 50:
+            d[TEMP][dom] -= np.round((d[POWER][dom] - IDLE_W) * syn.r_th[dom])
+            d[POWER][dom], d[UTIL][dom] = IDLE_W, 0.0
+    ff = replay_synth(syn, m, n=70)
+    found = [f for f in ff.findings if f.kind == "cooling_fault"]
+    assert [f.component for f in found] == [syn.topo.cooling_domains[1]]
+    resolved = found[0].resolved_at
+    assert resolved is None or resolved >= T0 + 50 * 30

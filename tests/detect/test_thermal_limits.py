@@ -135,3 +135,21 @@ def test_gpu_warm_from_its_power_draw_is_judged_at_its_thermal_resistance(seed: 
             d[CLOCK][g] *= 0.6
     ff = replay_synth(syn, m)
     assert syn.topo.gpu_name(g) in overheating(ff)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gpu_throttled_below_half_its_peers_power_is_still_judged(seed: int) -> None:
+    # a bad interface inside a very hot domain: the GPU holds its limit at 45 % of its
+    # peers' power while fully utilised; power is the symptom here, not a sign of idling
+    syn = Synth(seed=seed, n_nodes=16)
+    node = np.arange(16, 24)
+    g = int(node[1 + seed])
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if i >= 25:
+            d[TEMP][node] = LIMIT_C - 2.0 + np.round(np.random.default_rng(i).normal(0, 0.5, 8))
+            d[TEMP][g], d[BITS][g] = LIMIT_C, SW_THERMAL
+            d[POWER][g] *= 0.45
+            d[CLOCK][g] *= 0.45
+    ff = replay_synth(syn, m)
+    assert syn.topo.gpu_name(g) in overheating(ff)

@@ -41,7 +41,8 @@ class StateBaselines:
         out: F64 = temp - b
         return out
 
-    def update(self, temp: F64, busy: B, frozen: B, alpha: float) -> None:
+    def update(self, temp: F64, busy: B, frozen: B, alpha: float,
+               join_c: F64 | None = None) -> None:
         """Learn the GPUs seen in each state; every other baseline follows the fleet.
 
         A GPU seen (finite ``temp``) and not ``frozen`` learns by EWMA. Every
@@ -50,7 +51,9 @@ class StateBaselines:
         that comes back after a facility change is not mistaken for a warm
         one. A GPU seen in a state for the first time starts at its
         temperature minus the state's median deviation (it joins where its
-        peers stand).
+        peers stand), plus ``join_c`` (per GPU, degC) where the caller knows
+        it stands apart: a GPU first seen idle inside a failing cooling loop
+        is as far from its usual as its loop's GPUs are from theirs.
         """
         for state in (0, 1):
             mine = (busy if state else ~busy) & np.isfinite(temp)
@@ -61,7 +64,7 @@ class StateBaselines:
             new = old + alpha * level
             new[learn] = old[learn] + alpha * dev[learn]
             start = mine & ~np.isfinite(old)
-            new[start] = temp[start] - level
+            new[start] = temp[start] - level - (0.0 if join_c is None else join_c[start])
             self.base[state] = new
 
     def shift(self, delta_c: float) -> None:

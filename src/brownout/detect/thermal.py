@@ -132,6 +132,8 @@ class ThermalDetector(Detector):
         self.warm_at_ = np.full(d, -np.inf)  # last data time each domain was warming
         self.tail_at_ = np.full(d, -np.inf)  # last data time reported, or warm in its tail
         self.peak_ex_ = np.full(d, -np.inf)  # its warmest excess while reported
+        self.dom_ex_ = np.full(d, np.nan)  # each domain's excess when last seen
+        self.seen_at_ = np.full(d, -np.inf)  # last data time each domain was seen
         self.dom_prev_ = np.full(d, np.nan)
         self.dom_trend_ = np.zeros(d)
         self.power_avg_ = np.full(n, np.nan)
@@ -173,7 +175,10 @@ class ThermalDetector(Detector):
         off_load = power < self.off_load_fraction * node_w[tick.topology.gpu_node]
         out += self._gpus(tick, (temp, level), busy & (steady | throttling),
                           (at_limit, off_load), dt)
-        out += self._throttle_point(tick, (temp, power), at_limit, busy, dt)
+        # at the throttle point power is the symptom: a GPU throttled to half its peers'
+        # power is still busy when its utilisation says so
+        out += self._throttle_point(tick, (temp, power), at_limit,
+                                    busy | (throttling & ~(util < 50.0)), dt)
         # a GPU held at its limit counts too: its power swings with the throttle, and
         # its clamped temperature still bounds its domain's heat from below (without
         # it a domain hot enough to throttle would fall silent mid-fault)
@@ -449,8 +454,17 @@ class ThermalDetector(Detector):
         # most GPUs must share the move: each warmer than half the domain's excess
         half = np.clip(np.nan_to_num(ex), need / 2, need)[dom_of] / 2
         warm = _fraction(gpu_rel >= half, np.isfinite(gpu_rel), dom_of, n_dom)
-        frozen = (np.nan_to_num(ex, nan=-np.inf) >= need / 2)[dom_of]
-        self.gpu_base_.update(temp, busy, frozen, alpha_for(self.tau_s, dt))
+        seen_ex = np.isfinite(ex)
+        self.dom_ex_[seen_ex] = ex[seen_ex]
+        self.seen_at_[seen_ex] = tick.data_t_s
+        is_open = np.isfinite(self.dom_since_)
+        reported = is_open & (tick.t_s - self.dom_since_ >= self.domain_persist_s)
+        # a domain reported failing: its GPUs' baselines do not learn it, and a GPU first
+        # seen in a state there (a job stopped: idle for the first time) joins at the
+        # domain's excess, not at the fleet's (else the loop would look healed)
+        frozen = ((np.nan_to_num(ex, nan=-np.inf) >= need / 2) | (reported & ~seen_ex))[dom_of]
+        join = np.where(reported, np.nan_to_num(self.dom_ex_), 0.0)[dom_of]
+        self.gpu_base_.update(temp, busy, frozen, alpha_for(self.tau_s, dt), join)
         self.warming_ = np.nan_to_num(ex, nan=-np.inf) >= need / 2
         self.warm_at_[self.warming_] = tick.data_t_s
         rate = np.nan_to_num(ex - self.dom_prev_) / max(dt, 1.0) * 60.0
@@ -461,23 +475,30 @@ class ThermalDetector(Detector):
         rising = (ex >= need / 2) & (self.dom_trend_ >= self.domain_trend_c_per_min)
         # once entered, a domain stays bad while it stays half warm (its rise may pause
         # between two sensor steps)
-        held = np.isfinite(self.dom_since_) & (ex >= need / 2)
+        held = is_open & (ex >= need / 2)
         bad = ((ex >= need) | rising | held) & (warm >= self.domain_fraction)
         bad &= held | ~self._tail(tick, ex, need)
+        # unseen (no steady GPUs: a job stopped, its GPUs cooling) is no sign of repair
+        bad |= reported & ~seen_ex & (tick.data_t_s - self.seen_at_ < self.recover_s)
         if n_dom == 1 and self.pending_ is not None:
             bad[:] = False  # a possible fleet shift: wait until it has held or kept rising
         self.dom_since_ = sustained(self.dom_since_, bad, tick.data_t_s)
         ready = np.flatnonzero(bad & (tick.t_s - self.dom_since_ >= self.domain_persist_s))
         self._remember_reported(tick, ready, ex)
-        return [Candidate(
-            "cooling_fault", topo.cooling_domains[int(d)], float(self.dom_since_[d]),
-            confidence_of(float(ex[d]), self.domain_c),
-            severity_of(float(ex[d]), 6.0, 10.0), "fix_cooling",
-            f"cooling domain {topo.cooling_domains[int(d)]}: GPUs {ex[d]:.1f} degC warmer "
-            f"than usual relative to the other domains at the same load, {warm[d]:.0%} of "
-            "them warming", {"domain_excess_c": round(float(ex[d]), 2),
-                             "fraction_warming": round(float(warm[d]), 3)},
-            source=self.name) for d in ready]
+        return [self._domain_candidate(tick, int(d), float(warm[d]), bool(seen_ex[d]))
+                for d in ready]
+
+    def _domain_candidate(self, tick: Tick, d: int, warm: float, seen: bool) -> Candidate:
+        ex = float(self.dom_ex_[d])
+        name = tick.topology.cooling_domains[d]
+        return Candidate(
+            "cooling_fault", name, float(self.dom_since_[d]), confidence_of(ex, self.domain_c),
+            severity_of(ex, 6.0, 10.0), "fix_cooling",
+            f"cooling domain {name}: GPUs {ex:.1f} degC warmer than usual relative to the "
+            "other domains at the same load, " + (f"{warm:.0%} of them warming" if seen else
+                                                  "when last seen (no steady GPU now)"),
+            {"domain_excess_c": round(ex, 2), "fraction_warming": round(warm, 3),
+             "seen": seen}, source=self.name)
 
 
     def _tail(self, tick: Tick, ex: F64, need: float) -> npt.NDArray[np.bool_]:
