@@ -53,7 +53,9 @@ class StateBaselines:
         temperature minus the state's median deviation (it joins where its
         peers stand), plus ``join_c`` (per GPU, degC) where the caller knows
         it stands apart: a GPU first seen idle inside a failing cooling loop
-        is as far from its usual as its loop's GPUs are from theirs.
+        is as far from its usual as its loop's GPUs are from theirs. A NaN
+        there starts nothing yet (a reading held at the thermal limit, or
+        still moving after a load change, is no place to start from).
         """
         for state in (0, 1):
             mine = (busy if state else ~busy) & np.isfinite(temp)

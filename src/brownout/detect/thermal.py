@@ -182,7 +182,7 @@ class ThermalDetector(Detector):
         # a GPU held at its limit counts too: its power swings with the throttle, and
         # its clamped temperature still bounds its domain's heat from below (without
         # it a domain hot enough to throttle would fall silent mid-fault)
-        out += self._domains(tick, np.where(steady | at_limit, temp, np.nan), busy, dt)
+        out += self._domains(tick, np.where(steady | at_limit, temp, np.nan), busy, dt, steady)
         return out
 
     def _steady(self, power: F64, dt: float) -> npt.NDArray[np.bool_]:
@@ -421,8 +421,8 @@ class ThermalDetector(Detector):
                                  self.resid_ - np.nan_to_num(self.base_resid_))
         return excess
 
-    def _domains(self, tick: Tick, temp: F64, busy: npt.NDArray[np.bool_], dt: float
-                 ) -> list[Candidate]:
+    def _domains(self, tick: Tick, temp: F64, busy: npt.NDArray[np.bool_], dt: float,
+                 steady: npt.NDArray[np.bool_]) -> list[Candidate]:
         """Each domain's move from its GPUs' own past, against the other domains' moves.
 
         Every steady GPU is compared with its own baseline for its load state
@@ -464,6 +464,7 @@ class ThermalDetector(Detector):
         # domain's excess, not at the fleet's (else the loop would look healed)
         frozen = ((np.nan_to_num(ex, nan=-np.inf) >= need / 2) | (reported & ~seen_ex))[dom_of]
         join = np.where(reported, np.nan_to_num(self.dom_ex_), 0.0)[dom_of]
+        join[~steady] = np.nan  # a reading held at the limit (or still moving) starts none
         self.gpu_base_.update(temp, busy, frozen, alpha_for(self.tau_s, dt), join)
         self.warming_ = np.nan_to_num(ex, nan=-np.inf) >= need / 2
         self.warm_at_[self.warming_] = tick.data_t_s
