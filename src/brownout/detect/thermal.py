@@ -43,6 +43,9 @@ class ThermalDetector(Detector):
 
     Args:
         hot_c: excess over the GPU's own baseline residual that makes it hot.
+        place_settle_s: a GPU's usual place among its node's GPUs starts after it
+            has been busy this long (a job's warm-up, its node's GPUs joining);
+            until then it is hot only beyond the fleet's spread of places.
         warn_c: smaller excess that counts when the trend is rising ...
         trend_c_per_min: ... at least this fast.
         domain_c: excess of a cooling domain (vs other domains / own past).
@@ -82,7 +85,8 @@ class ThermalDetector(Detector):
 
     name = "thermal"
 
-    def __init__(self, *, hot_c: float = 7.0, warn_c: float = 5.0, trend_c_per_min: float = 0.8,
+    def __init__(self, *, hot_c: float = 7.0, place_settle_s: float = 300.0,
+                 warn_c: float = 5.0, trend_c_per_min: float = 0.8,
                  domain_c: float = 3.0, domain_fraction: float = 0.6, shift_c: float = 4.0,
                  tau_s: float = 1200.0, persist_s: float = 45.0,
                  domain_persist_s: float = 60.0, steady_tau_s: float = 90.0,
@@ -93,6 +97,7 @@ class ThermalDetector(Detector):
                  rise_c: float = 40.0, off_load_fraction: float = 0.75,
                  recover_s: float = 1200.0) -> None:
         self.hot_c = hot_c
+        self.place_settle_s = place_settle_s
         self.warn_c = warn_c
         self.trend_c_per_min = trend_c_per_min
         self.domain_c = domain_c
@@ -119,6 +124,8 @@ class ThermalDetector(Detector):
         self.base_resid_ = np.full(n, np.nan)
         self.base_raw_ = np.full(n, np.nan)
         self.provisional_ = np.zeros(n, dtype=bool)  # baseline started at the thermal limit
+        self.busy_since_ = np.full(n, np.nan)  # busy without a break since (a usual place
+        # starts only once a job's warm-up is over and its node's GPUs are all at work)
         self.raw_ = np.full(n, np.nan)
         self.resid_ = np.full(n, np.nan)
         self.prev_excess_ = np.full(n, np.nan)
@@ -273,6 +280,11 @@ class ThermalDetector(Detector):
         peers_bits = _node_fraction(tick, thermal_bits)
         enter = (excess >= hot_c) | ((excess >= warn_c) & (
             (self.trend_ >= self.trend_c_per_min) | thermal_bits))
+        # no usual place yet (first busy, warming up): hot only beyond the fleet's
+        # spread of usual places, never by a warm-up's rise
+        placeless = ~np.isfinite(self.base_raw_)
+        enter &= ~placeless | (excess >= hot_c + self._place_spread())
+        self.busy_since_ = sustained(self.busy_since_, busy, tick.data_t_s)
         self.hot_since_ = sustained(self.hot_since_, enter, tick.data_t_s)
         new = enter & (tick.t_s - self.hot_since_ >= self.persist_s)
         self.onset_ = np.where(new & ~self.active_, self.hot_since_, self.onset_)
@@ -319,8 +331,19 @@ class ThermalDetector(Detector):
             seen & clamped & ~np.isfinite(self.base_raw_))
         alpha = alpha_for(self.tau_s, dt)
         frozen = frozen | (clamped & np.isfinite(self.base_raw_))
-        self.base_raw_ = ewma_update(self.base_raw_, self.raw_, alpha, frozen=frozen)
-        self.base_resid_ = ewma_update(self.base_resid_, self.resid_, alpha, frozen=frozen)
+        early = ~np.isfinite(self.base_raw_) & ~(
+            tick.data_t_s - self.busy_since_ >= self.place_settle_s)
+        raw, resid = (np.where(early, np.nan, x) for x in (self.raw_, self.resid_))
+        self.base_raw_ = ewma_update(self.base_raw_, raw, alpha, frozen=frozen)
+        self.base_resid_ = ewma_update(self.base_resid_, resid, alpha, frozen=frozen)
+
+    def _place_spread(self) -> float:
+        """Three robust standard deviations of the learned usual places (static
+        heterogeneity: thermal interface, sensor, position), at least 2 degC."""
+        known = self.base_raw_[np.isfinite(self.base_raw_)]
+        if known.size < 8:
+            return 3.0 * 2.0
+        return 3.0 * max(2.0, MAD_TO_SD * float(np.median(np.abs(known - np.median(known)))))
 
     def _model_notice(self, tick: Tick) -> list[Candidate]:
         """Once: the GPU models no table entry matches (their limits are a generic guess)."""
