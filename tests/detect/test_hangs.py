@@ -41,8 +41,8 @@ def _cut(st: StepRecords, culprit_behind: bool, resume_after_s: float = 0.0) -> 
 
 
 def run(mutate: Mutator | None = None, *, behind: bool = False, scrapes: int = 60,
-        resume_after_s: float = 0.0, seed: int = 4,
-        throughout: Mutator | None = None) -> tuple[FindingsFile, float]:
+        resume_after_s: float = 0.0, seed: int = 4, throughout: Mutator | None = None,
+        detector: HangDetector | None = None) -> tuple[FindingsFile, float]:
     """The job stops at STOP_STEP; ``mutate`` changes the telemetry after that,
     ``throughout`` all of it."""
     syn = Synth(n_nodes=4, seed=seed)
@@ -56,7 +56,7 @@ def run(mutate: Mutator | None = None, *, behind: bool = False, scrapes: int = 6
         if mutate is not None and t > stop_ts:
             mutate(i, t, d)
 
-    engine = Engine(syn.topo, [HangDetector()])
+    engine = Engine(syn.topo, [detector or HangDetector()])
     engine.push(syn.frame(SeriesRegistry(syn.topo), scrapes, after_stop), st)
     return engine.finish(), stop_ts
 
@@ -130,6 +130,32 @@ def test_a_gpu_already_apart_while_the_job_stepped_is_no_evidence() -> None:
     ff, _ = run(stuck_kernel, throughout=_braked)
     assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
     ff, _ = run(None, throughout=_braked)  # a hang that telemetry does not show
+    assert kinds(ff) == [("job_stalled", "job0")]
+
+
+def test_no_rank_is_named_before_every_gpu_of_the_job_was_heard_since_the_silence() -> None:
+    stop: list[float] = []
+
+    def late_exporter(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if not stop:
+            stop.append(t)
+        d["DCGM_FI_DEV_XID_ERRORS"][2] = 13  # an application Xid as the job stops
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][CULPRIT] = 0.7
+        if t < stop[0] + 60:  # the culprit's node reports late
+            for v in d.values():
+                v[8:16] = np.nan
+
+    quick = HangDetector(stall_k=4.0, stall_floor_s=45.0)  # the stall before its scrape
+    ff, _ = run(late_exporter, detector=quick)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_an_informational_xid_names_nobody() -> None:
+    def remap(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 63  # a memory remapping event: work goes on
+
+    ff, _ = run(remap)
     assert kinds(ff) == [("job_stalled", "job0")]
 
 

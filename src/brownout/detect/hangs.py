@@ -22,7 +22,10 @@ Two kinds of evidence reach this detector.
   ``activity_margin_pct`` points: tensor activity under load differs between
   GPU models, so a fixed margin would not hold across a fleet. When
   the evidence points at several ranks, the one whose evidence weighs most is
-  named; a tie names nobody. Evidence that weighs two or more (GPU activity
+  named; a tie names nobody. A GPU that was already as far apart while the
+  job stepped (a power brake, a capped GPU) is no evidence. Once named, a
+  rank stays the named one for the rest of that silence: one hang, one
+  finding. Evidence that weighs two or more (GPU activity
   apart, or a step behind with an Xid) names the rank sooner, after
   ``max(hang_k x step time, hang_floor_s)``: a hung job is often ended by
   something else (a GPU failing, a restart) within minutes, and the notice's
@@ -38,11 +41,12 @@ A hung job still holds its GPUs: peers spin in the collective. When GPU
 telemetry shows every GPU of the job idle, its processes are gone (a crash,
 a restart on its way, the end of the run): not a hang, nothing is said. If
 its GPUs are busy again with still no record, a new incarnation came up and
-stopped before its first step: silent since it came back, and only the
-notice is given (where its ranks run now, and what stopped it, no record
-says). A job
-that steps again is no longer stalled; a silence longer than ``give_up_s`` is
-taken for a job that ended.
+stopped before its first step: silent since it came back, and the notice is
+given (where its ranks run now, and what stopped it, no record says); a rank
+is named only when a GPU of the previous placement posted an Xid since the
+job came back and its activity is apart from the job's. A job that steps
+again is no longer stalled; a silence longer than ``give_up_s`` is taken for
+a job that ended.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -60,6 +65,7 @@ from brownout.detect.collectives import HangReport, StuckRank
 from brownout.detect.hang_settings import HangTimeouts
 from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
+from brownout.telemetry.xid import catalogue
 from brownout.topology.model import Topology
 
 F64 = npt.NDArray[np.float64]
@@ -290,6 +296,7 @@ class HangDetector(Detector):
         soon_s = min(timeout_s, max(self.hang_k * step_s, self.hang_floor_s))
         # a job seen gone (crashed) that holds busy GPUs again is a new incarnation, silent
         # since it came back: where its ranks run now and what stopped it, no record says
+        # (only a GPU error since then names a rank: see _since_restart)
         reborn = job.gone_s > job.newest_s
         since_s = job.gone_s if reborn else job.newest_s
         silent_s = steps_now_s(tick, name) - since_s
@@ -305,9 +312,10 @@ class HangDetector(Detector):
         if state != "alive":
             return []
         stalled = silent_s > timeout_s
-        culprit = self._keep_named(name, since_s, (
+        found = None if not self._heard_all(tick, gpus, after_s) else (
             self._since_restart(tick, gpus, since_s) if reborn
-            else self._single_out(tick, job, step_s, gpus, after_s)))
+            else self._single_out(tick, job, step_s, gpus, after_s))
+        culprit = self._keep_named(name, since_s, found)
         if not stalled and (culprit is None or culprit[2] < 2):
             return []
         ev = {"job": name, "silent_s": round(silent_s, 1), "step_s": round(step_s, 3),
@@ -343,6 +351,14 @@ class HangDetector(Detector):
             return culprit  # the same rank, with the evidence seen now
         return named[1]
 
+    def _heard_all(self, tick: Tick, gpus: dict[int, int], after_s: float) -> bool:
+        """Every GPU of the job that reports has been sampled since ``after_s``: evidence
+        from some GPUs only would name a rank before the others had their say (an
+        exporter a scrape late, a node on a 60 s scrape)."""
+        util = "DCGM_FI_DEV_GPU_UTIL"
+        return (len(self._known(tick, gpus, util, 1.0, after_s))
+                >= len(self._known(tick, gpus, util, 1.0)))
+
     def _single_out(self, tick: Tick, job: _Job, step_s: float, gpus: dict[int, int],
                     after_s: float) -> tuple[int, list[str], int] | None:
         """The rank the evidence names, with the reasons (see :func:`_strongest`).
@@ -362,7 +378,8 @@ class HangDetector(Detector):
                 f"{top}")))
         slack = 2 * step_s + tick.interval_s
         for r, g in gpus.items():
-            if 0 <= g < self.xid_at_.size and abs(self.xid_at_[g] - job.newest_s) <= slack:
+            if (0 <= g < self.xid_at_.size and abs(self.xid_at_[g] - job.newest_s) <= slack
+                    and not _informational(int(self.xid_[g]))):
                 why.setdefault(r, []).append((1, f"Xid {int(self.xid_[g])} on its GPU"))
         for odd in self._apart(tick, gpus, after_s):
             if len(odd) == 1:  # one rank apart from all its peers
@@ -413,7 +430,8 @@ class HangDetector(Detector):
         """
         why: dict[int, list[tuple[int, str]]] = {}
         fresh = {r: g for r, g in gpus.items()
-                 if 0 <= g < self.xid_at_.size and self.xid_at_[g] > since_s}
+                 if 0 <= g < self.xid_at_.size and self.xid_at_[g] > since_s
+                 and not _informational(int(self.xid_[g]))}
         odd = self._apart(tick, gpus, since_s + tick.interval_s) if fresh else []
         for r, g in fresh.items():
             apart = [(2, ranks[r]) for ranks in odd if r in ranks]
@@ -458,6 +476,14 @@ class HangDetector(Detector):
             f"{name} hung: rank {rank} on {comp} holds it ({'; '.join(why)})",
             {**ev, "rank": rank, "evidence": why, "from": "step records"},
             source=self.name, component_type="" if g >= 0 else "rank")
+
+
+@cache
+def _informational(xid: int) -> bool:
+    """An Xid NVIDIA's catalogue says to ignore, now and on investigation (a memory
+    remapping event, a test message): it does not stop a GPU's work."""
+    entry = catalogue().get(xid)
+    return entry is not None and entry.immediate == entry.investigatory == "IGNORE"
 
 
 def _apart(mine: float, peers: float, points: float, frac: float) -> bool:
