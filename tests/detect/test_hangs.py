@@ -159,6 +159,35 @@ def test_an_informational_xid_names_nobody() -> None:
     assert kinds(ff) == [("job_stalled", "job0")]
 
 
+def _stuck_kernel(d: dict[str, np.ndarray]) -> None:
+    d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+    d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][CULPRIT] = 0.7
+
+
+def test_a_gpu_that_fails_after_the_job_stopped_is_no_evidence() -> None:
+    stop: list[float] = []
+
+    def stuck_then_failed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        stop.append(stop[0] if stop else t)
+        _stuck_kernel(d)
+        if t > stop[0] + 60:  # a GPU of the hung job falls off the bus, a minute in
+            d["DCGM_FI_DEV_GPU_UTIL"][2] = 0.0
+            d["DCGM_FI_DEV_XID_ERRORS"][2] = 79
+
+    late = HangDetector(hang_k=20.0, hang_floor_s=150.0)  # before anyone is named
+    ff, _ = run(stuck_then_failed, detector=late)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_with_tensor_activity_collected_power_is_no_evidence() -> None:
+    def stuck_and_capped(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        _stuck_kernel(d)
+        d["DCGM_FI_DEV_POWER_USAGE"][2] *= 0.45  # another GPU's clocks capped as it hangs
+
+    ff, _ = run(stuck_and_capped)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
 def test_a_crash_is_no_hang_even_with_an_xid() -> None:
     def crashed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
         d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # every process gone

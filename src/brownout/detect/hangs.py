@@ -72,9 +72,11 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 POWER = "DCGM_FI_DEV_POWER_USAGE"
-#: what a GPU is doing, as (metric, words, scale to the unit shown, unit)
+TENSOR = "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"
+#: what a GPU is doing, as (metric, words, scale to the unit shown, unit); power last:
+#: it stands in for tensor activity where profiling fields are not collected
 ACTIVITY = (("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0, "%"),
-            ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity", 100.0, "%"),
+            (TENSOR, "tensor activity", 100.0, "%"),
             (POWER, "power", 1.0, " W"))
 
 
@@ -365,9 +367,11 @@ class HangDetector(Detector):
 
         An Xid counts when its first sample falls around the job's last record
         (two steps and a scrape interval either side): one that came earlier
-        or later did not stop the job. GPU activity apart from the peers' is
-        measured on every GPU of the job at once, on samples taken from
-        ``after_s`` on, and weighs double.
+        or later did not stop the job, and a GPU whose Xid came later (a GPU
+        failing while the job hangs) departs from its peers for that reason:
+        its activity is no evidence either. GPU activity apart from the
+        peers' is measured on every GPU of the job at once, on samples taken
+        from ``after_s`` on, and weighs double.
         """
         why: dict[int, list[tuple[int, str]]] = {}
         top = int(job.last_step.max())
@@ -377,11 +381,16 @@ class HangDetector(Detector):
                 f"its last record is step {int(job.last_step[behind[0]])}, its peers reached "
                 f"{top}")))
         slack = 2 * step_s + tick.interval_s
+        later: set[int] = set()  # GPUs whose Xid came after the silence began: see above
         for r, g in gpus.items():
-            if (0 <= g < self.xid_at_.size and abs(self.xid_at_[g] - job.newest_s) <= slack
-                    and not _informational(int(self.xid_[g]))):
+            if not 0 <= g < self.xid_at_.size or _informational(int(self.xid_[g])):
+                continue
+            if abs(self.xid_at_[g] - job.newest_s) <= slack:
                 why.setdefault(r, []).append((1, f"Xid {int(self.xid_[g])} on its GPU"))
-        for odd in self._apart(tick, gpus, after_s):
+            elif self.xid_at_[g] > job.newest_s:
+                later.add(r)
+        for apart in self._apart(tick, gpus, after_s):
+            odd = {r: text for r, text in apart.items() if r not in later}
             if len(odd) == 1:  # one rank apart from all its peers
                 (r, text), = odd.items()
                 why.setdefault(r, []).append((2, text))
@@ -393,14 +402,19 @@ class HangDetector(Detector):
         GPU reads apart from the job's median on samples taken from ``after_s`` on (those
         before say nothing of the silence), each with the words why. A GPU that was
         already as far apart while the job stepped (a power brake, a capped or slower
-        GPU) departs from nothing: its difference is not the hang's."""
+        GPU) departs from nothing: its difference is not the hang's. Power counts
+        only where tensor activity is not collected: it stands in for it (a GPU
+        spinning in a collective draws less than a computing one), and where both
+        are known a GPU's own clock cap or brake moves its power alone."""
         out: list[dict[int, str]] = []
+        profiled = False
         for metric, label, scale, unit in ACTIVITY:
             floor, frac = ((0.0, self.power_ratio) if metric == POWER
                            else (self.activity_margin_pct, self.activity_ratio))
             known = self._known(tick, gpus, metric, scale, after_s)
-            if len(known) < 3:
+            if len(known) < 3 or (metric == POWER and profiled):
                 continue
+            profiled |= metric == TENSOR
             peers = float(np.median(list(known.values())))
             was = self._before(gpus, metric, scale)
             was_peers = float(np.median(list(was.values()))) if len(was) >= 3 else math.nan
