@@ -8,7 +8,6 @@ when the evidence names one rank.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from brownout.findings import FindingsFile
 from brownout.telemetry.series import SeriesRegistry
 from brownout.telemetry.steps import StepRecords
 
-from .synth import T0, Synth, steps
+from .synth import T0, Mutator, Synth, steps
 
 STOP_STEP = 100
 CULPRIT = 13  # rank 13 = GPU 13 (ranks are laid out GPU by GPU)
@@ -41,19 +40,23 @@ def _cut(st: StepRecords, culprit_behind: bool, resume_after_s: float = 0.0) -> 
     return concat_steps(head, restarted)
 
 
-def run(mutate: Callable[[int, float, dict[str, np.ndarray]], None] | None = None, *,
-        behind: bool = False, scrapes: int = 60, resume_after_s: float = 0.0,
-        seed: int = 4) -> tuple[FindingsFile, float]:
+def run(mutate: Mutator | None = None, *, behind: bool = False, scrapes: int = 60,
+        resume_after_s: float = 0.0, seed: int = 4, throughout: Mutator | None = None,
+        detector: HangDetector | None = None) -> tuple[FindingsFile, float]:
+    """The job stops at STOP_STEP; ``mutate`` changes the telemetry after that,
+    ``throughout`` all of it."""
     syn = Synth(n_nodes=4, seed=seed)
     full = steps(syn.topo, 200, seed=seed)
     st = _cut(full, behind, resume_after_s)
     stop_ts = float(full.ts[full.step == STOP_STEP - 1].max())
 
     def after_stop(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if throughout is not None:
+            throughout(i, t, d)
         if mutate is not None and t > stop_ts:
             mutate(i, t, d)
 
-    engine = Engine(syn.topo, [HangDetector()])
+    engine = Engine(syn.topo, [detector or HangDetector()])
     engine.push(syn.frame(SeriesRegistry(syn.topo), scrapes, after_stop), st)
     return engine.finish(), stop_ts
 
@@ -115,6 +118,76 @@ def test_without_profiling_a_computing_gpu_among_spinning_peers_is_named_by_powe
     assert hang.component == "n0002/gpu5" and "power" in hang.summary
 
 
+def _braked(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+    d["DCGM_FI_DEV_POWER_USAGE"][2] *= 0.45  # a power brake on another GPU, all run long
+
+
+def test_a_gpu_already_apart_while_the_job_stepped_is_no_evidence() -> None:
+    def stuck_kernel(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][CULPRIT] = 0.7
+
+    ff, _ = run(stuck_kernel, throughout=_braked)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+    ff, _ = run(None, throughout=_braked)  # a hang that telemetry does not show
+    assert kinds(ff) == [("job_stalled", "job0")]
+
+
+def test_no_rank_is_named_before_every_gpu_of_the_job_was_heard_since_the_silence() -> None:
+    stop: list[float] = []
+
+    def late_exporter(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if not stop:
+            stop.append(t)
+        d["DCGM_FI_DEV_XID_ERRORS"][2] = 13  # an application Xid as the job stops
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][CULPRIT] = 0.7
+        if t < stop[0] + 60:  # the culprit's node reports late
+            for v in d.values():
+                v[8:16] = np.nan
+
+    quick = HangDetector(stall_k=4.0, stall_floor_s=45.0)  # the stall before its scrape
+    ff, _ = run(late_exporter, detector=quick)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_an_informational_xid_names_nobody() -> None:
+    def remap(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 63  # a memory remapping event: work goes on
+
+    ff, _ = run(remap)
+    assert kinds(ff) == [("job_stalled", "job0")]
+
+
+def _stuck_kernel(d: dict[str, np.ndarray]) -> None:
+    d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+    d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][CULPRIT] = 0.7
+
+
+def test_a_gpu_that_fails_after_the_job_stopped_is_no_evidence() -> None:
+    stop: list[float] = []
+
+    def stuck_then_failed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        stop.append(stop[0] if stop else t)
+        _stuck_kernel(d)
+        if t > stop[0] + 60:  # a GPU of the hung job falls off the bus, a minute in
+            d["DCGM_FI_DEV_GPU_UTIL"][2] = 0.0
+            d["DCGM_FI_DEV_XID_ERRORS"][2] = 79
+
+    late = HangDetector(hang_k=20.0, hang_floor_s=150.0)  # before anyone is named
+    ff, _ = run(stuck_then_failed, detector=late)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_with_tensor_activity_collected_power_is_no_evidence() -> None:
+    def stuck_and_capped(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        _stuck_kernel(d)
+        d["DCGM_FI_DEV_POWER_USAGE"][2] *= 0.45  # another GPU's clocks capped as it hangs
+
+    ff, _ = run(stuck_and_capped)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
 def test_a_crash_is_no_hang_even_with_an_xid() -> None:
     def crashed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
         d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # every process gone
@@ -151,6 +224,55 @@ def test_a_job_that_crashed_and_came_back_silent_is_only_a_notice() -> None:
     assert kinds(ff) == [("job_stalled", "job0")]
     (n,) = ff.notices
     assert n.evidence["restarted"] and n.onset >= stop[0] + 300 - 30
+
+
+def test_a_job_that_came_back_and_hung_on_a_gpu_error_names_that_gpu() -> None:
+    stop: list[float] = []
+
+    def crash_then_back(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if not stop:
+            stop.append(t)
+        if t < stop[0] + 300:
+            d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0  # processes gone: restarting
+        else:  # back where it ran, and one GPU stopped finishing work before the first step
+            d["DCGM_FI_DEV_GPU_UTIL"][CULPRIT] = 0.0
+            d["DCGM_FI_DEV_POWER_USAGE"][CULPRIT] = 90.0
+            d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 43
+
+    ff, _ = run(crash_then_back, scrapes=90)
+    (hang,) = [f for f in ff.findings if f.kind == "rank_hang"]
+    assert hang.component == "n0002/gpu5" and "since the job came back" in hang.summary
+    assert stop[0] + 270 <= hang.onset <= stop[0] + 300 < hang.detected_at <= stop[0] + 420
+
+
+def test_after_a_restart_an_xid_on_a_gpu_busy_like_its_peers_names_nobody() -> None:
+    stop: list[float] = []
+
+    def crash_then_back(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if not stop:
+            stop.append(t)
+        if t < stop[0] + 300:
+            d["DCGM_FI_DEV_GPU_UTIL"][:] = 0.0
+        else:
+            d["DCGM_FI_DEV_XID_ERRORS"][CULPRIT] = 13  # an application's Xid, GPU busy
+
+    ff, _ = run(crash_then_back, scrapes=90)
+    assert kinds(ff) == [("job_stalled", "job0")]
+
+
+def test_the_named_rank_stays_named_when_another_gpu_of_the_hung_job_fails() -> None:
+    def stuck_then_failed(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = 0.02
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][CULPRIT] = 0.7
+        if i >= 45:  # a GPU of the hung job falls off the bus: idle, cold, an Xid
+            d["DCGM_FI_DEV_GPU_UTIL"][2] = 0.0
+            d["DCGM_FI_DEV_POWER_USAGE"][2] = 60.0
+            d["DCGM_FI_DEV_XID_ERRORS"][2] = 79
+
+    ff, _ = run(stuck_then_failed)
+    hangs = [f for f in ff.findings if f.kind == "rank_hang"]
+    assert [f.component for f in hangs] == ["n0002/gpu5"]
+    assert hangs[0].lifecycle is not None and hangs[0].lifecycle.updates > 10
 
 
 def test_evidence_naming_two_ranks_equally_names_nobody() -> None:

@@ -22,7 +22,10 @@ Two kinds of evidence reach this detector.
   ``activity_margin_pct`` points: tensor activity under load differs between
   GPU models, so a fixed margin would not hold across a fleet. When
   the evidence points at several ranks, the one whose evidence weighs most is
-  named; a tie names nobody. Evidence that weighs two or more (GPU activity
+  named; a tie names nobody. A GPU that was already as far apart while the
+  job stepped (a power brake, a capped GPU) is no evidence. Once named, a
+  rank stays the named one for the rest of that silence: one hang, one
+  finding. Evidence that weighs two or more (GPU activity
   apart, or a step behind with an Xid) names the rank sooner, after
   ``max(hang_k x step time, hang_floor_s)``: a hung job is often ended by
   something else (a GPU failing, a restart) within minutes, and the notice's
@@ -38,11 +41,12 @@ A hung job still holds its GPUs: peers spin in the collective. When GPU
 telemetry shows every GPU of the job idle, its processes are gone (a crash,
 a restart on its way, the end of the run): not a hang, nothing is said. If
 its GPUs are busy again with still no record, a new incarnation came up and
-stopped before its first step: silent since it came back, and only the
-notice is given (where its ranks run now, and what stopped it, no record
-says). A job
-that steps again is no longer stalled; a silence longer than ``give_up_s`` is
-taken for a job that ended.
+stopped before its first step: silent since it came back, and the notice is
+given (where its ranks run now, and what stopped it, no record says); a rank
+is named only when a GPU of the previous placement posted an Xid since the
+job came back and its activity is apart from the job's. A job that steps
+again is no longer stalled; a silence longer than ``give_up_s`` is taken for
+a job that ended.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -60,10 +65,19 @@ from brownout.detect.collectives import HangReport, StuckRank
 from brownout.detect.hang_settings import HangTimeouts
 from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
+from brownout.telemetry.xid import catalogue
 from brownout.topology.model import Topology
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+
+POWER = "DCGM_FI_DEV_POWER_USAGE"
+TENSOR = "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"
+#: what a GPU is doing, as (metric, words, scale to the unit shown, unit); power last:
+#: it stands in for tensor activity where profiling fields are not collected
+ACTIVITY = (("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0, "%"),
+            (TENSOR, "tensor activity", 100.0, "%"),
+            (POWER, "power", 1.0, " W"))
 
 
 @dataclass
@@ -157,8 +171,11 @@ class HangDetector(Detector):
             self.reports_: list[HangReport] = []
             self.xid_ = np.zeros(0)
             self.xid_at_ = np.zeros(0)
+            self.named_: dict[str, tuple[float, tuple[int, list[str], int]]] = {}
+            self.before_: dict[str, F64] = {}
         self._ingest(tick.steps)
         self._track_xids(tick)
+        self._remember(tick)
         self.reports_.extend(tick.hangs)
         out = self._from_reports(tick)
         for name, job in sorted(self.jobs_.items()):
@@ -202,15 +219,19 @@ class HangDetector(Detector):
         job.newest_s = max(job.newest_s, float(st.ts[-1]))
 
     @staticmethod
-    def _gpus(topo: Topology, job: _Job) -> dict[int, int]:
-        """rank -> topology GPU id (-1 where unknown) of every rank of the job."""
+    def _gpu_ids(topo: Topology, job: _Job) -> I64:
+        """Topology GPU id (-1 where unknown) of every rank of the job, in rank order."""
         if not topo.n_nodes:
-            return dict.fromkeys(job.rank.tolist(), -1)
+            return np.full(job.rank.size, -1, np.int64)
         ok = (job.node >= 0) & (job.node < topo.n_nodes) & (job.gpu >= 0)
         node = np.where(ok, job.node, 0)
         ok &= job.gpu < np.diff(topo.gpu_offset)[node]
-        g = np.where(ok, topo.gpu_offset[node] + job.gpu, -1)
-        return dict(zip(job.rank.tolist(), g.tolist(), strict=True))
+        return np.where(ok, topo.gpu_offset[node] + job.gpu, -1).astype(np.int64)
+
+    @classmethod
+    def _gpus(cls, topo: Topology, job: _Job) -> dict[int, int]:
+        """rank -> topology GPU id (-1 where unknown) of every rank of the job."""
+        return dict(zip(job.rank.tolist(), cls._gpu_ids(topo, job).tolist(), strict=True))
 
     def _track_xids(self, tick: Tick) -> None:
         """When (sample time) each GPU's last-Xid gauge last changed to a non-zero code."""
@@ -221,6 +242,24 @@ class HangDetector(Detector):
         new = np.isfinite(value) & (value != 0) & (value != self.xid_)
         self.xid_at_[new] = when[new]
         self.xid_ = np.where(np.isfinite(value), value, self.xid_)
+
+    def _remember(self, tick: Tick) -> None:
+        """Each GPU's activity readings last sampled while its job was stepping: two of
+        the job's steps before its newest record at least (a hung rank may be a step
+        behind its peers, and its GPU departs from theirs from then on)."""
+        for job in self.jobs_.values():
+            step_s = job.step_s()
+            if not math.isfinite(step_s):
+                continue
+            g = self._gpu_ids(tick.topology, job)
+            for metric, *_ in ACTIVITY:
+                value, when = tick.value(metric)
+                before = self.before_.setdefault(metric, np.full(value.size, np.nan))
+                if before.size != value.size:
+                    before = self.before_[metric] = np.full(value.size, np.nan)
+                mine = g[(g >= 0) & (g < value.size)]
+                mine = mine[(when[mine] <= job.newest_s - 2 * step_s) & np.isfinite(value[mine])]
+                before[mine] = value[mine]
 
     # Flight Recorder -----------------------------------------------------------
     def _from_reports(self, tick: Tick) -> list[Candidate]:
@@ -259,6 +298,7 @@ class HangDetector(Detector):
         soon_s = min(timeout_s, max(self.hang_k * step_s, self.hang_floor_s))
         # a job seen gone (crashed) that holds busy GPUs again is a new incarnation, silent
         # since it came back: where its ranks run now and what stopped it, no record says
+        # (only a GPU error since then names a rank: see _since_restart)
         reborn = job.gone_s > job.newest_s
         since_s = job.gone_s if reborn else job.newest_s
         silent_s = steps_now_s(tick, name) - since_s
@@ -274,7 +314,10 @@ class HangDetector(Detector):
         if state != "alive":
             return []
         stalled = silent_s > timeout_s
-        culprit = None if reborn else self._single_out(tick, job, step_s, gpus, after_s)
+        found = None if not self._heard_all(tick, gpus, after_s) else (
+            self._since_restart(tick, gpus, since_s) if reborn
+            else self._single_out(tick, job, step_s, gpus, after_s))
+        culprit = self._keep_named(name, since_s, found)
         if not stalled and (culprit is None or culprit[2] < 2):
             return []
         ev = {"job": name, "silent_s": round(silent_s, 1), "step_s": round(step_s, 3),
@@ -289,8 +332,34 @@ class HangDetector(Detector):
             ev, notice=True, source=self.name)]
         if culprit is not None:
             rank, why, _ = culprit
-            out.append(self._step_hang(tick, job, rank, why, ev))
+            self.named_[name] = (since_s, culprit)
+            out.append(self._step_hang(tick, job, rank, why, ev,
+                                       onset_s=since_s if reborn else None))
         return out
+
+    def _keep_named(self, name: str, since_s: float,
+                    culprit: tuple[int, list[str], int] | None
+                    ) -> tuple[int, list[str], int] | None:
+        """The rank already named for this silence of the job stays the named one.
+
+        One hang is one finding: evidence arriving later in the same silence
+        (a GPU of the hung job failing, its processes dying one by one) may
+        point at another rank, but it is a consequence of the hang, not its cause.
+        """
+        named = self.named_.get(name)
+        if named is None or named[0] != since_s:
+            return culprit
+        if culprit is not None and culprit[0] == named[1][0]:
+            return culprit  # the same rank, with the evidence seen now
+        return named[1]
+
+    def _heard_all(self, tick: Tick, gpus: dict[int, int], after_s: float) -> bool:
+        """Every GPU of the job that reports has been sampled since ``after_s``: evidence
+        from some GPUs only would name a rank before the others had their say (an
+        exporter a scrape late, a node on a 60 s scrape)."""
+        util = "DCGM_FI_DEV_GPU_UTIL"
+        return (len(self._known(tick, gpus, util, 1.0, after_s))
+                >= len(self._known(tick, gpus, util, 1.0)))
 
     def _single_out(self, tick: Tick, job: _Job, step_s: float, gpus: dict[int, int],
                     after_s: float) -> tuple[int, list[str], int] | None:
@@ -298,9 +367,11 @@ class HangDetector(Detector):
 
         An Xid counts when its first sample falls around the job's last record
         (two steps and a scrape interval either side): one that came earlier
-        or later did not stop the job. GPU activity apart from the peers' is
-        measured on every GPU of the job at once, on samples taken from
-        ``after_s`` on, and weighs double.
+        or later did not stop the job, and a GPU whose Xid came later (a GPU
+        failing while the job hangs) departs from its peers for that reason:
+        its activity is no evidence either. GPU activity apart from the
+        peers' is measured on every GPU of the job at once, on samples taken
+        from ``after_s`` on, and weighs double.
         """
         why: dict[int, list[tuple[int, str]]] = {}
         top = int(job.last_step.max())
@@ -310,20 +381,77 @@ class HangDetector(Detector):
                 f"its last record is step {int(job.last_step[behind[0]])}, its peers reached "
                 f"{top}")))
         slack = 2 * step_s + tick.interval_s
+        later: set[int] = set()  # GPUs whose Xid came after the silence began: see above
         for r, g in gpus.items():
-            if 0 <= g < self.xid_at_.size and abs(self.xid_at_[g] - job.newest_s) <= slack:
+            if not 0 <= g < self.xid_at_.size or _informational(int(self.xid_[g])):
+                continue
+            if abs(self.xid_at_[g] - job.newest_s) <= slack:
                 why.setdefault(r, []).append((1, f"Xid {int(self.xid_[g])} on its GPU"))
-        pct, ratio = self.activity_margin_pct, self.activity_ratio
-        for metric, label, scale, unit, floor, frac in (
-                ("DCGM_FI_DEV_GPU_UTIL", "utilisation", 1.0, "%", pct, ratio),
-                ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "tensor activity", 100.0, "%", pct, ratio),
-                ("DCGM_FI_DEV_POWER_USAGE", "power", 1.0, " W", 0.0, self.power_ratio)):
-            odd = self._outlier(tick, gpus, (metric, scale), (floor, frac), after_s)
-            if odd is not None:
-                r, mine, peers = odd
-                why.setdefault(r, []).append((2, (
-                    f"its GPU {label} is {mine:.0f}{unit} while its peers' median is "
-                    f"{peers:.0f}{unit}")))
+            elif self.xid_at_[g] > job.newest_s:
+                later.add(r)
+        for apart in self._apart(tick, gpus, after_s):
+            odd = {r: text for r, text in apart.items() if r not in later}
+            if len(odd) == 1:  # one rank apart from all its peers
+                (r, text), = odd.items()
+                why.setdefault(r, []).append((2, text))
+        return _strongest(why)
+
+    def _apart(self, tick: Tick, gpus: dict[int, int], after_s: float
+               ) -> list[dict[int, str]]:
+        """Per activity metric (utilisation, tensor activity, power), the ranks whose
+        GPU reads apart from the job's median on samples taken from ``after_s`` on (those
+        before say nothing of the silence), each with the words why. A GPU that was
+        already as far apart while the job stepped (a power brake, a capped or slower
+        GPU) departs from nothing: its difference is not the hang's. Power counts
+        only where tensor activity is not collected: it stands in for it (a GPU
+        spinning in a collective draws less than a computing one), and where both
+        are known a GPU's own clock cap or brake moves its power alone."""
+        out: list[dict[int, str]] = []
+        profiled = False
+        for metric, label, scale, unit in ACTIVITY:
+            floor, frac = ((0.0, self.power_ratio) if metric == POWER
+                           else (self.activity_margin_pct, self.activity_ratio))
+            known = self._known(tick, gpus, metric, scale, after_s)
+            if len(known) < 3 or (metric == POWER and profiled):
+                continue
+            profiled |= metric == TENSOR
+            peers = float(np.median(list(known.values())))
+            was = self._before(gpus, metric, scale)
+            was_peers = float(np.median(list(was.values()))) if len(was) >= 3 else math.nan
+            out.append({r: f"its GPU {label} is {v:.0f}{unit} while its peers' median is "
+                           f"{peers:.0f}{unit}" for r, v in known.items()
+                        if _apart(v, peers, floor, frac)
+                        and not _apart(was.get(r, math.nan), was_peers, floor, frac)})
+        return out
+
+    def _before(self, gpus: dict[int, int], metric: str, scale: float) -> dict[int, float]:
+        """Readings per rank sampled while the job stepped (see :meth:`_remember`)."""
+        before = self.before_.get(metric, np.zeros(0))
+        return {r: float(before[g]) * scale for r, g in gpus.items()
+                if 0 <= g < before.size and math.isfinite(before[g])}
+
+    def _since_restart(self, tick: Tick, gpus: dict[int, int], since_s: float
+                       ) -> tuple[int, list[str], int] | None:
+        """The rank named in a job that came back and hung before its first record.
+
+        No record says where its ranks run now; they are taken where they ran
+        before (a restart from checkpoint usually gets the same allocation). A
+        GPU of that placement that posted an Xid since the job came back, and
+        whose activity is apart from the job's median, names its rank: the Xid
+        says the GPU, not a move, is why it differs (a GPU left out of the new
+        placement idles too, but posts nothing new). The job's median is
+        robust to the few GPUs left out.
+        """
+        why: dict[int, list[tuple[int, str]]] = {}
+        fresh = {r: g for r, g in gpus.items()
+                 if 0 <= g < self.xid_at_.size and self.xid_at_[g] > since_s
+                 and not _informational(int(self.xid_[g]))}
+        odd = self._apart(tick, gpus, since_s + tick.interval_s) if fresh else []
+        for r, g in fresh.items():
+            apart = [(2, ranks[r]) for ranks in odd if r in ranks]
+            if apart:
+                why[r] = [(1, f"Xid {int(self.xid_[g])} on its GPU since the job came back "
+                              "(placed where it ran before the restart)"), *apart]
         return _strongest(why)
 
     @staticmethod
@@ -334,22 +462,6 @@ class HangDetector(Detector):
         when = tick.value(metric)[1]
         return {r: float(value[g]) * scale for r, g in gpus.items()
                 if 0 <= g < value.size and ok[g] and when[g] > since_s}
-
-    def _outlier(self, tick: Tick, gpus: dict[int, int], what: tuple[str, float],
-                 apart_by: tuple[float, float], since_s: float
-                 ) -> tuple[int, float, float] | None:
-        """The one rank whose GPU reads far from its peers' median, if exactly one does:
-        at least ``apart_by`` = (points, fraction of the larger of the two) apart, on
-        samples taken during the silence only (those before say nothing of it)."""
-        known = self._known(tick, gpus, *what, since_s)
-        if len(known) < 3:
-            return None
-        peers = float(np.median(list(known.values())))
-        mine = np.array(list(known.values()))
-        gap = np.abs(mine - peers)
-        apart = (gap >= apart_by[0]) & (gap >= apart_by[1] * np.maximum(mine, peers))
-        odd = [r for r, a in zip(known, apart.tolist(), strict=True) if a]
-        return (odd[0], known[odd[0]], peers) if len(odd) == 1 else None
 
     def _alive(self, tick: Tick, gpus: dict[int, int], since_s: float) -> str:
         """``gone`` when every GPU of the job is idle (its processes are gone) as far as
@@ -364,16 +476,35 @@ class HangDetector(Detector):
         return "gone" if idle else "alive"
 
     def _step_hang(self, tick: Tick, job: _Job, rank: int, why: list[str],
-                   ev: dict[str, Any]) -> Candidate:
+                   ev: dict[str, Any], *, onset_s: float | None = None) -> Candidate:
+        """The ``rank_hang`` of ``rank``; its onset is the rank's last record unless
+        given (a job that came back hung since it came back)."""
         name = ev["job"]
         g = self._gpus(tick.topology, job).get(rank, -1)
         comp = tick.topology.gpu_name(g) if g >= 0 else f"rank{rank}"
+        if onset_s is None:
+            onset_s = float(job.last_ts[np.searchsorted(job.rank, rank)])
         return Candidate(
-            "rank_hang", comp, float(job.last_ts[np.searchsorted(job.rank, rank)]),
+            "rank_hang", comp, onset_s,
             min(0.95, 0.6 + 0.15 * (len(why) - 1)), "critical", "restart_job",
             f"{name} hung: rank {rank} on {comp} holds it ({'; '.join(why)})",
             {**ev, "rank": rank, "evidence": why, "from": "step records"},
             source=self.name, component_type="" if g >= 0 else "rank")
+
+
+@cache
+def _informational(xid: int) -> bool:
+    """An Xid NVIDIA's catalogue says to ignore, now and on investigation (a memory
+    remapping event, a test message): it does not stop a GPU's work."""
+    entry = catalogue().get(xid)
+    return entry is not None and entry.immediate == entry.investigatory == "IGNORE"
+
+
+def _apart(mine: float, peers: float, points: float, frac: float) -> bool:
+    """At least ``points`` and ``frac`` of the larger of the two apart (False where
+    either is unknown)."""
+    gap = abs(mine - peers)
+    return gap >= points and gap >= frac * max(mine, peers)
 
 
 def _strongest(why: dict[int, list[tuple[int, str]]]) -> tuple[int, list[str], int] | None:
