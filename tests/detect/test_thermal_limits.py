@@ -153,3 +153,26 @@ def test_gpu_throttled_below_half_its_peers_power_is_still_judged(seed: int) -> 
             d[CLOCK][g] *= 0.45
     ff = replay_synth(syn, m)
     assert syn.topo.gpu_name(g) in overheating(ff)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_node_joining_a_job_one_scrape_apart_and_warming_up_is_not_overheating(
+        seed: int) -> None:
+    """A node idle until a job starts on it: half its GPUs busy a scrape before the
+    rest, all warming up over minutes, three of them statically 9 degC warmer (their
+    usual place, never seen before). No usual place is learned from the half-busy
+    node or the warm-up, and a place never seen is no fault."""
+    syn = Synth(seed=seed, n_nodes=16)
+    node = np.arange(10 * 8, 11 * 8)  # node 10's GPUs
+    first = node[[2, 3, 4, 6]]
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        busy = np.zeros(node.size, dtype=bool) if i < 20 else np.isin(node, first) if (
+            i == 20) else np.ones(node.size, dtype=bool)
+        idle_c = d[TEMP][node] - (d[POWER][node] - 90.0) * syn.r_th[node]
+        warm = 1.0 - np.exp(-max(i - 19, 0) / 4.0)  # minutes to warm up
+        hot = np.where(np.isin(node, node[[2, 3, 6]]), 9.0, 0.0)
+        d[TEMP][node] = np.where(busy, idle_c + warm * (d[TEMP][node] - idle_c + hot), idle_c)
+        d[POWER][node] = np.where(busy, d[POWER][node], 90.0)
+        d["DCGM_FI_DEV_GPU_UTIL"][node] = np.where(busy, d["DCGM_FI_DEV_GPU_UTIL"][node], 0.0)
+    assert overheating(replay_synth(syn, m)) == []
