@@ -176,3 +176,25 @@ def test_one_node_job_slowed_by_its_gpus_or_with_every_job_is_not_its_host(seed:
     assert host_findings(detect(syn, _one_node_jobs(syn, seed, {5: 1.3}), throttled)) == []
     assert host_findings(detect(Synth(seed=seed), _one_node_jobs(syn, seed, {5: 1.3, 6: 1.3}))
                          ) == []
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_host_slow_while_half_its_gpus_throttle_for_heat_is_still_its_host(seed: int) -> None:
+    """Half of a node's GPUs throttle for heat (a failing loop). When only their ranks
+    are slow, heat explains the node; when the ranks on its cool GPUs are slow too,
+    something else slows the host as well, and it is named."""
+    syn = Synth(seed=seed)
+    n = 2 + seed
+    gpus = np.arange(syn.topo.gpu_offset[n], syn.topo.gpu_offset[n + 1])
+    hot = gpus[:4]
+    for slow, named in (({int(g): 1.3 for g in hot}, []),
+                        ({int(g): 1.3 for g in gpus}, [("host_straggler",
+                                                        syn.topo.nodes[n].name)])):
+        st = steps(syn.topo, 220, seed=seed, gpu_slow=slow, slow_from_step=60)
+
+        def throttle(i: int, t: float, d: Arrays, st: StepRecords = st) -> None:
+            if t >= onset_of(st, 60) - 30:
+                d["DCGM_FI_DEV_CLOCKS_EVENT_REASONS"][hot] = SW_THERMAL
+                d["DCGM_FI_DEV_SM_CLOCK"][hot] = 1500.0
+
+        assert host_findings(detect(Synth(seed=seed), st, throttle)) == named, slow

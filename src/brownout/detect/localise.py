@@ -18,8 +18,10 @@ Rules, applied to each tick's candidates over the topology:
 5. A step-based slow rank (or most of a node's ranks, or the lone rank of a
    host-side ``host_straggler``) whose GPU reported thermal clock-event bits
    in the last minutes is slowed by heat: the thermal detector names the
-   cause. A GPU that vanishes after throttling for heat (or while its
-   overheating finding is open) shut itself down for heat: not a separate
+   cause (unless two or more of the node's slow ranks run on GPUs that did
+   not throttle: then something else slows the host too). A GPU that
+   vanishes after throttling for heat (or while its overheating finding is
+   open) shut itself down for heat: not a separate
    ``gpu_failed``.
 6. When one kind is raised on a large fraction of the fleet at once, it is a
    fleet-wide change (telemetry, firmware, facility), reported as a single
@@ -150,7 +152,9 @@ class Localiser:
             if c.source == "stragglers" and c.kind == "host_straggler":
                 n = topo.node_index[c.component]
                 lo, hi = int(topo.gpu_offset[n]), int(topo.gpu_offset[n + 1])
-                if hot[lo:hi].sum() * 2 >= hi - lo:
+                cool = [g for g in c.evidence.get("slow_gpus", []) if 0 <= g < hi - lo
+                        and not hot[lo + g]]  # slow on GPUs that did not throttle
+                if hot[lo:hi].sum() * 2 >= hi - lo and len(cool) < 2:
                     continue
             out.append(c)
         return out

@@ -525,8 +525,11 @@ class StragglerDetector(Detector):
         per_node = self.node_ranks_  # ranks seen on each node, compared or not
         node_until = np.full(self.n_nodes_, -np.inf)
         np.maximum.at(node_until, node, until)
-        out = [(self._host(tick, n, host[n], int(per_node[n])), float(node_until[n]))
-               for n in sorted(host)]
+        slow_gpu = lv["gpu"][(lv["slow"] | lv["ready"]) & (tick.data_t_s <= until)]
+        slow_node = node[(lv["slow"] | lv["ready"]) & (tick.data_t_s <= until)]
+        out = [(self._host(tick, n, host[n], int(per_node[n]),
+                           sorted({int(g) for g in slow_gpu[slow_node == n]})),
+                float(node_until[n])) for n in sorted(host)]
         seen = self.causes_.seen
         for i in (int(k) for k in np.flatnonzero(ready)):
             n = int(node[i])
@@ -633,8 +636,8 @@ class StragglerDetector(Detector):
             self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
             severity_of(rel, 0.3, 1.0), action, summary, evidence, source=self.name)
 
-    def _host(self, tick: Tick, n: int, found: tuple[float, float, int], ranks: int
-              ) -> Candidate:
+    def _host(self, tick: Tick, n: int, found: tuple[float, float, int], ranks: int,
+              gpus: list[int]) -> Candidate:
         since, rel, slow = found
         name = tick.topology.nodes[n].name
         bar = self.abs_excess
@@ -644,4 +647,4 @@ class StragglerDetector(Detector):
             f"{slow} of {ranks} ranks on {name} compute {rel:.0%} slower than their stage "
             "peers (they hold the barrier)",
             {"from": "step records", "slow_ranks": slow, "ranks": ranks,
-             "compute_excess": round(rel, 3)}, source=self.name)
+             "compute_excess": round(rel, 3), "slow_gpus": gpus}, source=self.name)
