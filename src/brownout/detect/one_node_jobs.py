@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from brownout.detect.robust import MAD_TO_SD, alpha_for, group_median
+from brownout.detect.robust import MAD_TO_SD, OwnBaselines, group_median
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -45,19 +45,21 @@ class OneNodeJobs:
         noise_k: the bar is at least this many standard errors of the level.
         recent_s, min_steps: the level is the median over the last ``recent_s``
             seconds of steps, never fewer than ``min_steps``.
+        persist_s: a rise begins half its level's window, at most half of this,
+            before the judgment that first sees it.
         base_min_s: the baseline is learnt fast for this long ...
         tau_s: ... then follows the level with this time constant.
     """
 
     def __init__(self, *, rise_bar: float = 0.2, noise_k: float = 5.0, recent_s: float = 90.0,
-                 min_steps: int = 7, base_min_s: float = 180.0, tau_s: float = 3600.0) -> None:
+                 min_steps: int = 7, persist_s: float = 60.0, base_min_s: float = 180.0,
+                 tau_s: float = 3600.0) -> None:
         self.rise_bar = rise_bar
         self.noise_k = noise_k
         self.recent_s = recent_s
         self.min_steps = min_steps
-        self.base_min_s = base_min_s
-        self.tau_s = tau_s
-        self.base_: dict[int, tuple[float, float]] = {}  # job -> (baseline, first seen)
+        self.persist_s = persist_s
+        self.base_ = OwnBaselines(base_min_s=base_min_s, tau_s=tau_s)
         self.since_: dict[int, float] = {}
 
     def update(self, t_s: float, dt: float, cols: dict[str, F64], ok: B) -> list[Rise]:
@@ -97,21 +99,10 @@ class OneNodeJobs:
         level = float(np.median(med[use]))
         noise = MAD_TO_SD * float(np.median(np.abs(med[use] / level - 1.0)))
         bar = max(self.rise_bar, self.noise_k * 1.25 * noise / np.sqrt(use.sum()))
-        rise = self._learn(j, level, t_s, dt, bar)
+        rise = self.base_.rise(j, level, t_s, dt, bar)
         if rise < bar:
             self.since_.pop(j, None)
             return Rise(j, n, t_s, rise, bar, int(use.sum()))
-        since = self.since_.setdefault(j, t_s - min(float(t_s - ts[use][0]), 60.0) / 2.0)
+        since = self.since_.setdefault(  # as the straggler detector's spells
+            j, t_s - min(float(t_s - ts[use][0]), self.persist_s) / 2.0)
         return Rise(j, n, since, rise, bar, int(use.sum()))
-
-    def _learn(self, j: int, level: float, t_s: float, dt: float, bar: float) -> float:
-        base, t0 = self.base_.get(j, (level, t_s))
-        if t_s - t0 < self.base_min_s:
-            a = alpha_for(self.base_min_s / 3.0, dt)
-            self.base_[j] = ((1 - a) * base + a * level, t0)
-            return 0.0
-        rise = level / base - 1.0
-        if rise < 0.75 * bar:
-            a = alpha_for(self.tau_s, dt)
-            self.base_[j] = ((1 - a) * base + a * level, t0)
-        return rise

@@ -8,6 +8,8 @@ with a component's own past needs a baseline that does not learn the fault
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -116,6 +118,32 @@ def ewma_update(baseline: F64, value: F64, alpha: float, frozen: B | None = None
 def sustained(since: F64, active: B, t_s: float | F64) -> F64:
     """Track since when each member has been continuously ``active`` (NaN when not)."""
     return np.where(active, np.where(np.isfinite(since), since, t_s), np.nan)
+
+
+class OwnBaselines:
+    """Per key, a baseline of a level learnt from its own past, and the level's rise
+    over it: learnt fast (time constant ``base_min_s / 3``) until ``base_min_s`` old
+    (rise 0 meanwhile), then with ``tau_s``, never while it has risen to 3/4 of its
+    bar (a fault is not learnt as the new normal). A level may be an array: the
+    smallest of its rises counts."""
+
+    def __init__(self, *, base_min_s: float, tau_s: float) -> None:
+        self.base_min_s = base_min_s
+        self.tau_s = tau_s
+        self.base_: dict[Any, tuple[Any, float]] = {}  # key -> (baseline, first seen)
+
+    def rise(self, key: Any, level: Any, t_s: float, dt: float, bar: float) -> float:
+        """The rise of ``level`` over ``key``'s baseline; learns the baseline."""
+        base, t0 = self.base_.get(key, (level, t_s))
+        est = t_s - t0 >= self.base_min_s
+        rise = float(np.min(level / base)) - 1.0 if est else 0.0
+        if not est:
+            a = alpha_for(self.base_min_s / 3.0, dt)
+            self.base_[key] = ((1 - a) * base + a * level, t0)
+        elif rise < 0.75 * bar:
+            a = alpha_for(self.tau_s, dt)
+            self.base_[key] = ((1 - a) * base + a * level, t0)
+        return rise
 
 
 def alpha_for(tau_s: float, dt_s: float) -> float:

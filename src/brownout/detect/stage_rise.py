@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from brownout.detect.robust import MAD_TO_SD, alpha_for, group_median
+from brownout.detect.robust import MAD_TO_SD, OwnBaselines, group_median
 from brownout.detect.step_levels import peer_ratio, recent_window
 
 F64 = npt.NDArray[np.float64]
@@ -48,9 +48,7 @@ class StageRises:
         self.min_records = min_records
         self.self_excess = self_excess
         self.noise_k = noise_k
-        self.base_min_s = base_min_s
-        self.tau_s = tau_s
-        self.base_: dict[tuple[int, int], tuple[F64, float]] = {}
+        self.base_ = OwnBaselines(base_min_s=base_min_s, tau_s=tau_s)
         self.since_: dict[tuple[int, int], float] = {}
 
     def levels(self, t_s: float, ts: F64, compute_s: F64, *, inst: I64, stage: I64, ok: B
@@ -95,27 +93,13 @@ class StageRises:
             if n < self.min_records or not np.all(np.isfinite(level)):
                 continue
             bar = max(self.self_excess, float(self.noise_k * 1.25 * noise.max() / np.sqrt(n)))
-            rise = self._learn(k, level, t_s, dt, bar)
+            rise = self.base_.rise(k, level, t_s, dt, bar)
             if rise < bar:
                 self.since_.pop(k, None)
                 continue
             since = self.since_.setdefault(k, t_s)
             out[k] = (since, rise, int(n))  # not yet persistent: since is recent
         return out
-
-    def _learn(self, k: tuple[int, int], level: F64, t_s: float, dt: float,
-               bar: float) -> float:
-        """A stage's rise over its baselines (the smaller of the two); learns them."""
-        base, t0 = self.base_.get(k, (level, t_s))
-        est = t_s - t0 >= self.base_min_s
-        rise = float(np.min(level / base)) - 1.0 if est else 0.0
-        if not est:
-            a = alpha_for(self.base_min_s / 3.0, dt)
-            self.base_[k] = ((1 - a) * base + a * level, t0)
-        elif rise < 0.75 * bar:
-            a = alpha_for(self.tau_s, dt)
-            self.base_[k] = ((1 - a) * base + a * level, t0)
-        return rise
 
 
 def per_rank(lv: dict[str, Any], stages: Risen) -> tuple[F64, F64]:

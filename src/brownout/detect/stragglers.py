@@ -193,7 +193,8 @@ class StragglerDetector(Detector):
         self.causes_ = GpuSlowCauses()
         self.one_node_ = OneNodeJobs(rise_bar=self.abs_excess, noise_k=self.noise_k,
                                      recent_s=self.recent_s, min_steps=self.min_records,
-                                     base_min_s=self.base_min_s, tau_s=self.tau_s)
+                                     persist_s=self.persist_s, base_min_s=self.base_min_s,
+                                     tau_s=self.tau_s)
 
     def update(self, tick: Tick) -> list[Candidate]:
         if not hasattr(self, "buf_"):
@@ -511,12 +512,18 @@ class StragglerDetector(Detector):
     def _host_side_due(self, tick: Tick, lv: dict[str, Any], i: int, g: int) -> bool:
         """A lone slow rank is a host-side finding once it has held the barrier long
         enough for the GPU detectors, its GPU clear of causes since it turned slow."""
+        return bool(lv["holds"][i] >= 0.5 and self._gpus_cleared(
+            tick, np.array([g]), float(lv["since"][i]), float(lv["span_s"][i])))
+
+    def _gpus_cleared(self, tick: Tick, gpus: I64, since_s: float, back_s: float) -> bool:
+        """Slow since ``since_s`` for max(``host_persist_s``, ``host_scrapes`` scrape
+        intervals) (the GPU detectors' time), ``gpus`` clear of causes since it
+        turned slow (back over ``back_s`` of its records; at most the last
+        ``clear_s``): then the cause is on the host side."""
         wait_s = max(self.host_persist_s, self.host_scrapes * tick.interval_s)
-        # since it turned slow (its level's records too), at most the last clear_s
-        began = max(float(lv["since"][i]), tick.data_t_s - self.clear_s) - float(lv["span_s"][i])
-        clear = self.causes_.clear_since(np.array([g]), np.array([began]))[0]
-        return bool(clear and tick.data_t_s - lv["since"][i] >= wait_s
-                    and lv["holds"][i] >= 0.5)
+        began = max(since_s, tick.data_t_s - self.clear_s) - back_s
+        return bool(tick.data_t_s - since_s >= wait_s
+                    and self.causes_.clear_since(gpus, np.full(gpus.size, began)).all())
 
     def _localise(self, tick: Tick, lv: dict[str, Any], ready: B,
                   host: dict[int, tuple[float, float, int]]) -> list[tuple[Candidate, float]]:
@@ -525,8 +532,8 @@ class StragglerDetector(Detector):
         per_node = self.node_ranks_  # ranks seen on each node, compared or not
         node_until = np.full(self.n_nodes_, -np.inf)
         np.maximum.at(node_until, node, until)
-        slow_gpu = lv["gpu"][(lv["slow"] | lv["ready"]) & (tick.data_t_s <= until)]
-        slow_node = node[(lv["slow"] | lv["ready"]) & (tick.data_t_s <= until)]
+        slow_now = (lv["slow"] | lv["ready"]) & (tick.data_t_s <= until)
+        slow_gpu, slow_node = lv["gpu"][slow_now], node[slow_now]
         out = [(self._host(tick, n, host[n], int(per_node[n]),
                            sorted({int(g) for g in slow_gpu[slow_node == n]})),
                 float(node_until[n])) for n in sorted(host)]
@@ -553,12 +560,9 @@ class StragglerDetector(Detector):
         """One-node jobs risen over their own past, their GPUs clear of causes all along
         (as for a lone rank, :meth:`_host_side_due`): the host is the cause."""
         topo, out = tick.topology, []
-        wait_s = max(self.host_persist_s, self.host_scrapes * tick.interval_s)
         for r in lone:
             gpus = np.arange(topo.gpu_offset[r.node], topo.gpu_offset[r.node + 1])
-            began = max(r.since_s, tick.data_t_s - self.clear_s)
-            if (r.node in host or tick.data_t_s - r.since_s < wait_s
-                    or not self.causes_.clear_since(gpus, np.full(gpus.size, began)).all()):
+            if r.node in host or not self._gpus_cleared(tick, gpus, r.since_s, 0.0):
                 continue
             name, job = topo.nodes[r.node].name, self._job_name(r.job)
             out.append((Candidate(

@@ -283,7 +283,8 @@ class ThermalDetector(Detector):
         # no usual place yet (first busy, warming up): hot only beyond the fleet's
         # spread of usual places, never by a warm-up's rise
         placeless = ~np.isfinite(self.base_raw_)
-        enter &= ~placeless | (excess >= hot_c + self._place_spread())
+        if (placeless & enter).any():  # the spread costs a median over the fleet
+            enter &= ~placeless | (excess >= hot_c + self._place_spread())
         self.busy_since_ = sustained(self.busy_since_, busy, tick.data_t_s)
         self.hot_since_ = sustained(self.hot_since_, enter, tick.data_t_s)
         new = enter & (tick.t_s - self.hot_since_ >= self.persist_s)
