@@ -33,7 +33,8 @@ A slow spell is carried through a stop of its job (a hang, a crash, a restart)
 while nothing says either way: a slow host stays slow after a restart.
 Confidence grows with the margin over the bar and with the records seen.
 
-Localisation (spec/findings.md taxonomy):
+Localisation (spec/findings.md taxonomy; the findings' words and evidence are
+:mod:`brownout.detect.straggler_findings`):
 
 - most of a node's ranks slow together (what more than half of them reach
   passes the bars; the self bar is ``node_self_excess``, lower, as several
@@ -72,7 +73,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from brownout.detect.api import Candidate, Detector, severity_of
+from brownout.detect.api import Candidate, Detector
 from brownout.detect.gpu_causes import GpuSlowCauses
 from brownout.detect.one_node_jobs import OneNodeJobs, Rise
 from brownout.detect.robust import (
@@ -85,6 +86,14 @@ from brownout.detect.robust import (
 )
 from brownout.detect.stage_rise import StageRises, per_rank
 from brownout.detect.step_levels import epochs, peer_ratio, recent_window
+from brownout.detect.straggler_findings import (
+    Words,
+    blind_gpu,
+    host_side_rank,
+    one_node_host,
+    single_rank_node,
+    slow_host,
+)
 from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
 
@@ -176,6 +185,7 @@ class StragglerDetector(Detector):
     def _init(self) -> None:
         self.buf_: dict[str, Any] = {c: np.zeros(0) for c in COLS}
         self.jobs_: dict[str, int] = {}
+        self.words_ = Words(self.name, self.min_records, self.abs_excess, self.jobs_)
         self.last_step_: dict[int, tuple[int, int]] = {}
         self.slot_: dict[int, int] = {}
         self.place_slot_: dict[int, int] = {}  # (job, node, gpu) -> its latest rank's slot
@@ -534,8 +544,8 @@ class StragglerDetector(Detector):
         np.maximum.at(node_until, node, until)
         slow_now = (lv["slow"] | lv["ready"]) & (tick.data_t_s <= until)
         slow_gpu, slow_node = lv["gpu"][slow_now], node[slow_now]
-        out = [(self._host(tick, n, host[n], int(per_node[n]),
-                           sorted({int(g) for g in slow_gpu[slow_node == n]})),
+        out = [(slow_host(self.words_, topo, n, host[n], ranks=int(per_node[n]),
+                           gpus=sorted({int(g) for g in slow_gpu[slow_node == n]})),
                 float(node_until[n])) for n in sorted(host)]
         seen = self.causes_.seen
         for i in (int(k) for k in np.flatnonzero(ready)):
@@ -543,16 +553,17 @@ class StragglerDetector(Detector):
             if n in host or n in lv["pending"]:
                 continue
             if per_node[n] == 1:
-                out.append((self._single(tick, lv, i), float(until[i])))
+                out.append((single_rank_node(self.words_, topo, lv, i), float(until[i])))
                 continue
             g = topo.gpu_id(n, int(lv["gpu"][i]))
             if g < 0:
                 continue
             if not (seen.size and seen[g]):
                 if not (seen.size and self.causes_.ever_seen[g]):  # lost: telemetry_loss
-                    out.append((self._rank(tick, lv, i, g), float(until[i])))
+                    out.append((blind_gpu(self.words_, topo, lv, i, g), float(until[i])))
             elif self._host_side_due(tick, lv, i, g):
-                out.append((self._host_side(tick, lv, i, g, int(per_node[n])), float(until[i])))
+                cand = host_side_rank(self.words_, topo, lv, i, g=g, ranks=int(per_node[n]))
+                out.append((cand, float(until[i])))
         return out
 
     def _one_node(self, tick: Tick, lone: list[Rise], host: dict[int, tuple[float, float, int]]
@@ -564,91 +575,5 @@ class StragglerDetector(Detector):
             gpus = np.arange(topo.gpu_offset[r.node], topo.gpu_offset[r.node + 1])
             if r.node in host or not self._gpus_cleared(tick, gpus, r.since_s, 0.0):
                 continue
-            name, job = topo.nodes[r.node].name, self._job_name(r.job)
-            out.append((Candidate(
-                "host_straggler", name, r.since_s, self._confidence(r.rise, r.bar, r.steps),
-                severity_of(r.rise, 0.3, 1.0), "investigate",
-                f"{job} runs on {name} alone and its steps compute {r.rise:.0%} more than its "
-                "own baseline, while every GPU of the node has looked healthy all along (clock "
-                "with its peers, no thermal or slowdown reason, below its throttle point): the "
-                "cause is on the host side (CPU, data loader, PCIe)",
-                {"from": "step records", "job": job, "one_node_job": True,
-                 "over_own_baseline": round(r.rise, 3), "bar": round(r.bar, 3),
-                 "steps": r.steps}, source=self.name), tick.data_t_s + self.persist_s))
+            out.append((one_node_host(self.words_, topo, r), tick.data_t_s + self.persist_s))
         return out
-
-    def _confidence(self, excess: float, bar: float, records: float) -> float:
-        """Grows with the margin over the bar and with the records behind it."""
-        margin = min(1.0, max(0.0, (excess - bar) / max(bar, 1e-9)))
-        evidence = min(1.0, records / (6.0 * self.min_records))
-        return float(min(0.99, 0.5 + 0.25 * margin + 0.24 * evidence))
-
-    def _evidence(self, lv: dict[str, Any], i: int) -> dict[str, Any]:
-        return {"from": "step records", "job": self._job_name(int(lv["job"][i])),
-                "rank": int(lv["rank"][i]), "compute_excess": round(float(lv["rel"][i]), 3),
-                "over_own_baseline": round(float(lv["rise"][i]), 3),
-                "bar": round(float(lv["bar"][i]), 3), "records": int(lv["n"][i]),
-                "barrier_share": round(float(lv["holds"][i]), 2),
-                "slow_for_s": round(float(lv["span_s"][i]), 1)}
-
-    def _job_name(self, j: int) -> str:
-        return next((name for name, k in self.jobs_.items() if k == j), str(j))
-
-    def _what(self, lv: dict[str, Any], i: int) -> str:
-        rel, rise = float(lv["rel"][i]), float(lv["rise"][i])
-        if lv["by_stage"][i]:
-            return (f"rank {int(lv['rank'][i])} of {self._job_name(int(lv['job'][i]))}: its "
-                    f"whole pipeline stage {int(lv['stage'][i])} computes {rise:.0%} more than "
-                    "its own baseline, relative to the other stages")
-        own = f", {rise:.0%} above its own baseline" if lv["established"][i] and rise > 0 else ""
-        return (f"rank {int(lv['rank'][i])} of {self._job_name(int(lv['job'][i]))} computes "
-                f"{rel:.0%} slower than its stage peers{own} over {int(lv['n'][i])} records")
-
-    def _rank(self, tick: Tick, lv: dict[str, Any], i: int, g: int) -> Candidate:
-        return self._of_rank(
-            lv, i, "gpu_degraded", tick.topology.gpu_name(g), "reset_gpu",
-            summary=f"{self._what(lv, i)} (it holds the barrier); one rank of its node, no "
-            "GPU telemetry: the GPU computes slowly", evidence=self._evidence(lv, i))
-
-    def _single(self, tick: Tick, lv: dict[str, Any], i: int) -> Candidate:
-        name = tick.topology.nodes[int(lv["node"][i])].name
-        return self._of_rank(
-            lv, i, "host_straggler", name, "drain_node",
-            summary=f"{self._what(lv, i)} (it holds the barrier); {name} runs this one rank, "
-            "so steps cannot tell its GPU from its host",
-            evidence={**self._evidence(lv, i), "gpu_or_host": "cannot be told apart: one rank on "
-             f"{name}; check {name}/gpu{int(lv['gpu'][i])} and the host"})
-
-    def _host_side(self, tick: Tick, lv: dict[str, Any], i: int, g: int,
-                   ranks: int) -> Candidate:
-        name = tick.topology.nodes[int(lv["node"][i])].name
-        return self._of_rank(
-            lv, i, "host_straggler", name, "investigate",
-            summary=f"{self._what(lv, i)} and holds the barrier in {float(lv['holds'][i]):.0%} of "
-            f"steps, while {tick.topology.gpu_name(g)} has looked healthy all along (clock "
-            "with its node peers, no thermal or slowdown reason, below its throttle point): "
-            "the cause is on the host side (CPU, data loader, PCIe)",
-            evidence={**self._evidence(lv, i), "lone_rank": tick.topology.gpu_name(g),
-                      "ranks_on_node": ranks})
-
-    def _of_rank(self, lv: dict[str, Any], i: int, kind: str, component: str, action: str,
-                 *, summary: str, evidence: dict[str, Any]) -> Candidate:
-        """A finding from rank ``i``'s level: its onset, confidence and severity."""
-        rel = float(lv["rel"][i])
-        return Candidate(
-            kind, component, float(lv["since"][i]),
-            self._confidence(rel, float(lv["bar"][i]), float(lv["n"][i])),
-            severity_of(rel, 0.3, 1.0), action, summary, evidence, source=self.name)
-
-    def _host(self, tick: Tick, n: int, found: tuple[float, float, int], ranks: int,
-              gpus: list[int]) -> Candidate:
-        since, rel, slow = found
-        name = tick.topology.nodes[n].name
-        bar = self.abs_excess
-        return Candidate(
-            "host_straggler", name, since, self._confidence(rel + bar, bar, 2.0 * slow),
-            severity_of(rel, 0.3, 1.0), "drain_node",
-            f"{slow} of {ranks} ranks on {name} compute {rel:.0%} slower than their stage "
-            "peers (they hold the barrier)",
-            {"from": "step records", "slow_ranks": slow, "ranks": ranks,
-             "compute_excess": round(rel, 3), "slow_gpus": gpus}, source=self.name)
