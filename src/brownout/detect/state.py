@@ -39,6 +39,7 @@ class TelemetryState:
         self.table = SeriesTable.empty()
         self._is_counter = np.zeros(0, dtype=bool)
         self._by_metric: dict[int, I64] = {}
+        self._counters: I64 | None = None
 
     def _grow(self, table: SeriesTable) -> None:
         n, old = len(table), self.last_v.shape[0]
@@ -46,6 +47,7 @@ class TelemetryState:
             return
         self.table = table
         self._by_metric = {}
+        self._counters = None
         self._is_counter = IS_COUNTER[table.metric.astype(np.int64)] if n else np.zeros(0, bool)
         if n > old:
             pad = np.full(n - old, np.nan)
@@ -59,16 +61,20 @@ class TelemetryState:
         if not len(frame):
             return
         s = frame.series.astype(np.int64)
-        counts = np.bincount(s, minlength=1)
-        if counts.max() <= 1:  # steady state: one sample per series, no sort needed
-            ss, ts, vs = s, frame.t_s, frame.value
-            first = last = np.ones(ss.shape[0], dtype=bool)
-        else:
-            order = np.argsort(s, kind="stable")  # stable: time order kept within a series
-            ss, ts, vs = s[order], frame.t_s[order], frame.value[order]
-            change = ss[1:] != ss[:-1]
-            first = np.concatenate([[True], change])
-            last = np.concatenate([change, [True]])
+        at = np.arange(s.shape[0])
+        pos = np.full(len(self.table), -1, np.int64)
+        pos[s] = at  # each series' last sample in the frame
+        if (pos[s] == at).all():  # steady state: one sample per series, no sort needed
+            self._update_interval(s, frame.t_s)
+            self._single_rates(pos, frame.t_s, frame.value)
+            self.last_v[s] = frame.value
+            self.last_t[s] = frame.t_s
+            return
+        order = np.argsort(s, kind="stable")  # stable: time order kept within a series
+        ss, ts, vs = s[order], frame.t_s[order], frame.value[order]
+        change = ss[1:] != ss[:-1]
+        first = np.concatenate([[True], change])
+        last = np.concatenate([change, [True]])
         self._update_interval(ss[last], ts[last])
         self._counter_rates(ss, ts, vs, first)
         self.last_v[ss[last]] = vs[last]
@@ -83,6 +89,34 @@ class TelemetryState:
             self.interval_s = est if not np.isfinite(self.interval_s) else (
                 0.8 * self.interval_s + 0.2 * est)
 
+    def _single_rates(self, pos: I64, ts: F64, vs: F64) -> None:
+        """Counter rates when every series has at most one sample in the frame
+        (``pos``: its index there, -1 if none): the increase since its last value."""
+        sid = self._counter_series()
+        at = pos[sid]
+        have = at >= 0
+        sid, at = sid[have], at[have]
+        v, t = vs[at], ts[at]
+        delta = self._increase(v, v - self.last_v[sid])
+        base_t = self.last_t[sid]
+        span = t - np.where(np.isfinite(base_t), base_t, t)
+        ok = span > 0
+        self.rate[sid[ok]] = delta[ok] / span[ok]
+
+    def _increase(self, v: F64, delta: F64) -> F64:
+        """Increases of counters: a decrease is a reset (the increase counts from
+        zero); a first sample ever has no increase known yet."""
+        reset = delta < 0
+        self.counter_resets += int(reset.sum())
+        delta = np.where(reset, v, delta)
+        delta[~np.isfinite(delta)] = 0.0
+        return delta
+
+    def _counter_series(self) -> I64:
+        if self._counters is None:
+            self._counters = np.flatnonzero(self._is_counter).astype(np.int64)
+        return self._counters
+
     def _counter_rates(self, ss: I64, ts: F64, vs: F64, first: npt.NDArray[np.bool_]) -> None:
         cnt = self._is_counter[ss]
         if not cnt.any():
@@ -91,17 +125,9 @@ class TelemetryState:
         prev_v = np.empty_like(vs)
         prev_v[1:] = vs[:-1]
         prev_v[first] = self.last_v[ss[first]]
-        delta = vs - prev_v
-        reset = delta < 0
-        self.counter_resets += int(reset.sum())
-        delta = np.where(reset, vs, delta)
-        delta[~np.isfinite(delta)] = 0.0  # first sample ever: no increase known yet
-        if first.all():  # one sample per series: no grouping needed
-            starts = np.arange(ss.shape[0])
-            inc = delta
-        else:
-            starts = np.flatnonzero(first)
-            inc = np.add.reduceat(delta, starts)
+        delta = self._increase(vs, vs - prev_v)
+        starts = np.flatnonzero(first)
+        inc = np.add.reduceat(delta, starts)
         base_t = self.last_t[ss[starts]]
         start_t = np.where(np.isfinite(base_t), base_t, ts[starts])
         ends = np.concatenate([starts[1:], [ss.shape[0]]]) - 1
@@ -117,6 +143,23 @@ class TelemetryState:
             got = np.flatnonzero(self.table.metric == metric_id).astype(np.int64)
             self._by_metric[metric_id] = got
         return got
+
+    def series_of_entity(self, entity: int) -> I64:
+        """Ids of every series of one entity (GPU, NIC), cached until the table grows."""
+        key = -1 - entity  # beside the metric ids in the same cache
+        got = self._by_metric.get(key)
+        if got is None:
+            got = np.flatnonzero(self.table.entity == entity).astype(np.int64)
+            self._by_metric[key] = got
+        return got
+
+    def last_seen(self, entity: int, n: int) -> F64:
+        """Latest sample time of any series per component of ``entity`` (NaN if never)."""
+        sids = self.series_of_entity(entity)
+        out = np.full(n, -np.inf)
+        np.fmax.at(out, self.table.component[sids], self.last_t[sids])
+        out[out == -np.inf] = np.nan
+        return out
 
     def dense(self, metric_id: int, n: int) -> tuple[F64, F64, F64]:
         """(value, rate, last time) per component (GPU or NIC id), NaN where unseen."""

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from brownout.detect.collectives import HangReport
 from brownout.detect.state import TelemetryState
 from brownout.telemetry.frame import Frame
-from brownout.telemetry.metrics import BY_NAME, METRICS, Entity
+from brownout.telemetry.metrics import BY_NAME, Entity
 from brownout.telemetry.steps import StepRecords
 from brownout.topology.model import Topology
 
@@ -128,8 +128,4 @@ class Tick:
         return self._cache[key][0]
 
     def _last_seen(self, entity: Entity, n: int) -> F64:
-        out = np.full(n, np.nan)
-        for m in METRICS:
-            if m.entity is entity and self.state.series_of(m.id).size:
-                out = np.fmax(out, self._dense(m.name)[2])
-        return out
+        return self.state.last_seen(int(entity), n)
