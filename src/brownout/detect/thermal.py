@@ -189,7 +189,8 @@ class ThermalDetector(Detector):
         # a GPU held at its limit counts too: its power swings with the throttle, and
         # its clamped temperature still bounds its domain's heat from below (without
         # it a domain hot enough to throttle would fall silent mid-fault)
-        out += self._domains(tick, np.where(steady | at_limit, temp, np.nan), busy, dt, steady)
+        out += self._domains(tick, (np.where(steady | at_limit, temp, np.nan), power), busy,
+                             dt, (steady, slope))
         return out
 
     def _steady(self, power: F64, dt: float) -> npt.NDArray[np.bool_]:
@@ -445,22 +446,30 @@ class ThermalDetector(Detector):
                                  self.resid_ - np.nan_to_num(self.base_resid_))
         return excess
 
-    def _domains(self, tick: Tick, temp: F64, busy: npt.NDArray[np.bool_], dt: float,
-                 steady: npt.NDArray[np.bool_]) -> list[Candidate]:
+    def _domains(self, tick: Tick, temp_power: tuple[F64, F64], busy: npt.NDArray[np.bool_],
+                 dt: float, steady_slope: tuple[npt.NDArray[np.bool_], float]
+                 ) -> list[Candidate]:
         """Each domain's move from its GPUs' own past, against the other domains' moves.
 
-        Every steady GPU is compared with its own baseline for its load state
-        (see :mod:`brownout.detect.baselines`); a domain's excess is the median
+        Every steady GPU is compared with its own baseline for its load state,
+        moved to its power now along its degrees per watt (``slope``, the
+        fleet's fitted between node peers, where a GPU has no slope of its own:
+        see :mod:`brownout.detect.baselines`): a hung job's GPUs spinning at a
+        fraction of their usual power cool for that, not for their loop's
+        sake, and a loop losing capacity warms its GPUs at the same power. A
+        domain's excess is the median
         of its GPUs' deviations minus the median of the other domains' (a
         facility change or diurnal drift moves all of them). Without peer
         domains the own past alone is the reference (re-anchored after a
         confirmed shift).
         """
         topo = tick.topology
+        temp, power = temp_power
+        steady, slope = steady_slope
         dom_of = topo.gpu_cooling()
         n_dom = len(topo.cooling_domains)
         need = self.domain_c if n_dom > 1 else self.single_domain_c
-        dev = self.gpu_base_.deviation(temp, busy)
+        dev = self.gpu_base_.deviation(temp, busy, power, slope)
         lvl, cnt = group_median(dev, dom_of, n_dom)
         lvl[cnt < 4] = np.nan
         # a failing domain is no reference, nor one recovering from a failure (its GPUs
@@ -489,7 +498,8 @@ class ThermalDetector(Detector):
         frozen = ((np.nan_to_num(ex, nan=-np.inf) >= need / 2) | (reported & ~seen_ex))[dom_of]
         join = np.where(reported, np.nan_to_num(self.dom_ex_), 0.0)[dom_of]
         join[~steady] = np.nan  # a reading held at the limit (or still moving) starts none
-        self.gpu_base_.update(temp, busy, frozen, alpha_for(self.tau_s, dt), join)
+        self.gpu_base_.update(temp, busy, frozen, alpha=alpha_for(self.tau_s, dt), join_c=join,
+                              power=power, fleet_c_per_w=slope)
         self.warming_ = np.nan_to_num(ex, nan=-np.inf) >= need / 2
         self.warm_at_[self.warming_] = tick.data_t_s
         rate = np.nan_to_num(ex - self.dom_prev_) / max(dt, 1.0) * 60.0

@@ -49,7 +49,7 @@ class Effects:
     nic_down_rate: F64
     switch_congestion: F64
     switch_wait_mult: F64
-    dyn_w_mult: F64
+    dyn_w_mult: F64  # per GPU dynamic power factor (a GPU spinning in a collective)
     nvlink_bw: F64  # per GPU NVLink bandwidth factor (sim/nvlink.py)
     nvlink_err: F64  # (crc, replay, recovery) rates per GPU, events per second
     gpu_hung: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # HANG_* per GPU
@@ -80,7 +80,7 @@ class Effects:
         """Back to healthy, in place (no allocation on the hot path)."""
         for name in ("gpu_cap", "gpu_rth_mult", "gpu_compute_mult", "node_compute_mult",
                      "nic_bw", "nic_rate_frac", "switch_congestion", "switch_wait_mult",
-                     "nvlink_bw"):
+                     "nvlink_bw", "dyn_w_mult"):
             getattr(self, name).fill(1.0)
         for name in ("gpu_reasons", "gpu_dead", "gpu_gone", "gpu_sbe_rate", "gpu_dbe_rate",
                      "gpu_remap_rate", "gpu_pcie_rate", "gpu_remap_failure", "node_silent",

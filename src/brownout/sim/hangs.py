@@ -8,6 +8,10 @@ stopped, or a device-side error, which also posts an Xid). The hang holds
 the incarnation of the job that was running at the onset: a restart (by the
 controller, or the NCCL watchdog killing the job ``watchdog_s`` after the
 onset) brings the job back from its checkpoint, healthy.
+
+Spinning is not computing: the peers' GPUs read 100 % utilisation but draw
+only a small fraction of their dynamic power (:data:`SPIN_POWER`), so they
+cool towards their idle temperature while the hung job holds them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ from brownout.sim.jobs import Job
 
 #: compute multiplier that makes a spinning GPU's tensor activity near zero
 SPIN_MULT = 25.0
+#: fraction of its dynamic power a GPU spinning in a collective draws, drawn per hang.
+#: NCCL's kernels poll a flag in memory: utilisation reads 100 % (a kernel is resident)
+#: while the SMs do little. Reported hangs: H100s at ~100 W of 700 W at 100 %
+#: utilisation, against 500-690 W while training (NVIDIA-NeMo/Speech issue 9291, filed
+#: as NVIDIA/NeMo); V100s at 65-76 W of 300 W at 100 % (pytorch/pytorch issue 22671);
+#: "utilization pegged at 100 % ... the power consumption of all of them is at idle"
+#: (Theano/libgpuarray issue 387); "100 % occupied, although the temperature remained
+#: low" (cupy/cupy issue 3557). That is 0-15 % of the dynamic power over idle; the
+#: range goes to 20 % to be conservative (peers nearer a computing GPU's power are
+#: harder to tell from it).
+SPIN_POWER = (0.02, 0.20)
 #: a hang whose onset fell while its job was down strikes this long after the job is back
 DEFER_S = 120.0
 
@@ -35,11 +50,27 @@ def hang_of(job: Job, faults: list[Fault], run_since_s: float, t_s: float) -> Fa
 
 
 def hang_demand(job: Job, fault: Fault, e: Effects, demand: np.ndarray) -> None:
-    """Utilisation of a hung job's GPUs: the peers spin, the hung rank per its variant."""
+    """Utilisation and power of a hung job's GPUs: the peers spin (busy, little tensor
+    work, a small fraction of their dynamic power), the hung rank per its variant
+    (computing at full power, or idle)."""
+    spin = spin_power(fault)
     e.gpu_compute_mult[job.gpus] *= SPIN_MULT
+    e.dyn_w_mult[job.gpus] *= spin
     g = fault.index
     e.gpu_compute_mult[g] /= SPIN_MULT
+    e.dyn_w_mult[g] /= spin
     demand[g] = 1.0 if e.gpu_hung[g] == HANG_BUSY else 0.0
+
+
+def spin_power(fault: Fault) -> float:
+    """The fraction of dynamic power the hang's spinning peers draw (:data:`SPIN_POWER`).
+
+    Drawn from the fault itself (its GPU and onset), not from the run's random
+    stream: the same seed gives the same run, and every other draw stays where
+    it was without this one.
+    """
+    rng = np.random.default_rng([fault.index, round(fault.onset_s * 1000.0)])
+    return float(rng.uniform(*SPIN_POWER))
 
 
 def defer(faults: list[Fault], job: Job, at_s: float, struck: set[int]) -> None:

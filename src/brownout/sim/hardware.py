@@ -81,6 +81,7 @@ def gpu_tick(st: GpuState, model: GpuModel, e: Effects, *, demand: F64, dyn_w: F
     """Advance every GPU by ``dt_s`` seconds under utilisation ``demand`` (0-1)."""
     dead = e.gpu_dead | st.shut_down
     util = np.where(dead, 0.0, demand)
+    dyn_w = dyn_w * e.dyn_w_mult  # a GPU spinning in a collective is busy at low power
     clock, reasons = physics.throttle(model, st.temp_c, util, dyn_w, e.gpu_cap)
     reasons |= e.gpu_reasons
     st.busy = util > 0.05
