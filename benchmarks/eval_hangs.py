@@ -8,10 +8,12 @@
    against the injected ranks, beside NVRx's own reference output (the peer).
 2. Fresh twin scenarios, each with one ``rank_hang`` (stuck kernel, host hang or
    GPU error, drawn) among confounders (job restarts, application Xids,
-   exporter restarts), end to end through ``brownout simulate`` -> ``detect``
-   -> ``score``: recall, false findings, time to detect, against the peer a
-   cluster has without brownout: the NCCL watchdog, which only notices when it
-   kills the job (``watchdog_s`` after the onset).
+   exporter restarts), on H100 or A100 fleets at 15 or 30 s scrapes, every
+   other one without profiling fields (recall is printed for each), end to end
+   through ``brownout simulate`` -> ``detect`` -> ``score``: recall, false
+   findings, time to detect, against the peer a cluster has without brownout:
+   the NCCL watchdog, which only notices when it kills the job (``watchdog_s``
+   after the onset).
 3. Healthy scenarios with the same confounders: any ``rank_hang`` is a false
    finding; ``job_stalled`` notices are counted.
 """
@@ -39,6 +41,7 @@ from brownout.telemetry.flight_recorder import read_dump_dir
 
 FR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "flight_recorder"
 CONFOUNDERS = ("job_restarts", "app_xids", "exporter_restarts")
+MODELS = ("NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-40GB")
 
 
 def dumps_table() -> tuple[int, int, int, int]:
@@ -80,10 +83,15 @@ def draw(rng: np.random.Generator, i: int, healthy: bool) -> dict[str, Any]:
             for j, p in enumerate(parts) if p > 0]
     faults = [] if healthy else [{"kind": "rank_hang", "onset_min": [8, 40]}]
     confs = [{"kind": c, "count": 2, "at_min": [5, 55]} for c in CONFOUNDERS]
+    model = str(rng.choice(MODELS))
     return {"name": f"hang{i:02d}{'-healthy' if healthy else ''}", "description": "eval_hangs",
-            "cluster": {"nodes": nodes, "layout": "tor", "nodes_per_rack": 4},
-            "duration_min": 60, "scrape_interval_s": 30, "jobs": jobs, "faults": faults,
-            "confounders": confs}
+            "cluster": {"nodes": nodes, "layout": "tor", "nodes_per_rack": 4,
+                        "gpu_model": model},
+            "duration_min": 60, "scrape_interval_s": int(rng.choice([15, 30])), "jobs": jobs,
+            "faults": faults, "confounders": confs,
+            # every other scenario without DCGM_FI_PROF_* fields: power is then the only
+            # sign of a stuck kernel (the one GPU still computing among spinning peers)
+            "telemetry": {"profiling": i % 2 == 0}}
 
 
 def run(doc: dict[str, Any], seed: int, work: Path) -> dict[str, Any]:
@@ -120,6 +128,7 @@ def main() -> int:
     rng = np.random.default_rng(master)
     print(f"2. Twin, fresh seeds (master seed {master}): one rank_hang per scenario")
     ttds, dogs, matched, truth_n, false, stalled_healthy, false_healthy = [], [], 0, 0, 0, 0, 0
+    by_prof = {True: [0, 0], False: [0, 0]}  # profiling fields collected: [matched, truth]
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.n + max(1, args.n // 3)):
             healthy = i >= args.n
@@ -133,16 +142,24 @@ def main() -> int:
                 continue
             matched += res["matched"]
             truth_n += len(res["truth"])
+            prof = by_prof[doc["telemetry"]["profiling"]]
+            prof[0] += res["matched"]
+            prof[1] += len(res["truth"])
             false += res["false"]
             if res["ttd"] is not None:
                 ttds.append(res["ttd"])
                 dogs.extend(res["watchdog"])
             ttd = "missed" if res["ttd"] is None else f"TTD {res['ttd']:.0f} s"
-            print(f"   {doc['name']:<16} {res['variant'][0][:48]:<50} {ttd}, "
+            prof = "prof" if doc["telemetry"]["profiling"] else "noprof"
+            model = doc["cluster"]["gpu_model"].split()[1][:4]
+            fleet = f"{model} {doc['scrape_interval_s']}s {prof}"
+            print(f"   {doc['name']:<16} {fleet:<18} {res['variant'][0][:48]:<50} {ttd}, "
                   f"watchdog {res['watchdog'][0]:.0f} s, {res['false']} false")
     print(f"\n   recall {matched}/{truth_n}, false rank_hang findings {false} in hung "
           f"scenarios, {false_healthy} in healthy ones ({stalled_healthy} job_stalled "
           "notices there)")
+    print(f"   recall with profiling fields {by_prof[True][0]}/{by_prof[True][1]}, without "
+          f"{by_prof[False][0]}/{by_prof[False][1]}")
     if ttds:
         med, p90 = float(np.median(ttds)), float(np.percentile(ttds, 90))
         dog = float(np.median(dogs))

@@ -7,6 +7,7 @@ when the evidence names one rank.
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -176,6 +177,36 @@ def test_a_gpu_that_fails_after_the_job_stopped_is_no_evidence() -> None:
 
     late = HangDetector(hang_k=20.0, hang_floor_s=150.0)  # before anyone is named
     ff, _ = run(stuck_then_failed, detector=late)
+    assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
+
+
+def test_a_gpu_near_the_margin_all_along_is_no_evidence_when_noise_tips_it_over() -> None:
+    """A braked GPU at 62 % of its peers' power while the job stepped (just inside the
+    40 % margin) and 58 % in the hang (just outside): the same GPU, not the hang's."""
+    def braked(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = np.nan  # not collected on this fleet
+        d["DCGM_FI_DEV_POWER_USAGE"][:] = 640.0
+        d["DCGM_FI_DEV_POWER_USAGE"][2] = 397.0 if t < stop[0] else 371.0
+
+    stop = [math.inf]
+    _, stop[0] = run(None)
+    ff, _ = run(None, throughout=braked)
+    assert kinds(ff) == [("job_stalled", "job0")]
+
+
+def test_a_slow_gpu_whose_kernel_never_ends_is_named_above_its_spinning_peers() -> None:
+    """Below its peers while the job stepped (a clock cap), above them in the hang: apart
+    on the other side, so the hang's."""
+    def capped(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = np.nan
+        d["DCGM_FI_DEV_POWER_USAGE"][:] = 640.0
+        d["DCGM_FI_DEV_POWER_USAGE"][CULPRIT] = 330.0
+
+    def stuck_kernel(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_DEV_POWER_USAGE"][:] = 120.0  # the peers spin
+        d["DCGM_FI_DEV_POWER_USAGE"][CULPRIT] = 330.0
+
+    ff, _ = run(stuck_kernel, throughout=capped)
     assert [f.component for f in ff.findings if f.kind == "rank_hang"] == ["n0002/gpu5"]
 
 

@@ -181,3 +181,23 @@ def test_gpu_failed_crashes_and_restarts_elsewhere(seed: int, variant: str) -> N
     assert s.ts[after].min() - f.onset_s >= sim.scenario.jobs[0].restart_s[0] - 1
     bad_node = sim.topology.gpu_node[f.index]
     assert bad_node not in set(s.node[after].tolist())  # restarted on the spare
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_hung_jobs_peers_spin_busy_at_a_fraction_of_their_power(seed: int) -> None:
+    """Peers read 100 % utilisation but draw little over idle (NCCL polls); a stuck
+    kernel's GPU keeps computing at full power."""
+    from brownout.sim.hangs import SPIN_POWER, spin_power
+
+    sim, f = run("rank_hang", seed, variant="stuck_kernel", duration_min=[10, 10])
+    job = sim.jobs[0].gpus
+    peers = job[job != f.index]
+    t, _ = gpu_series(sim, "DCGM_FI_DEV_POWER_USAGE", 0)
+    power = sim.recording.matrix("gpu", "DCGM_FI_DEV_POWER_USAGE")
+    util = sim.recording.matrix("gpu", "DCGM_FI_DEV_GPU_UTIL")
+    before, during = t < f.onset_s - 30, (t > f.onset_s + 120) & (t < f.onset_s + 500)
+    drop = np.median(power[during][:, peers]) / np.median(power[before][:, peers])
+    assert np.median(util[during][:, peers]) >= 95.0
+    assert drop < 0.45
+    assert np.median(power[during][:, f.index]) > 0.9 * np.median(power[before][:, f.index])
+    assert SPIN_POWER[0] <= spin_power(f) <= SPIN_POWER[1] and spin_power(f) == spin_power(f)

@@ -22,8 +22,9 @@ Two kinds of evidence reach this detector.
   ``activity_margin_pct`` points: tensor activity under load differs between
   GPU models, so a fixed margin would not hold across a fleet. When
   the evidence points at several ranks, the one whose evidence weighs most is
-  named; a tie names nobody. A GPU that was already as far apart while the
-  job stepped (a power brake, a capped GPU) is no evidence. Once named, a
+  named; a tie names nobody. A GPU that was already half as far apart, on
+  the same side, while the job stepped (a power brake, a capped GPU) is no
+  evidence. Once named, a
   rank stays the named one for the rest of that silence: one hang, one
   finding. Evidence that weighs two or more (GPU activity
   apart, or a step behind with an Xid) names the rank sooner, after
@@ -401,8 +402,11 @@ class HangDetector(Detector):
         """Per activity metric (utilisation, tensor activity, power), the ranks whose
         GPU reads apart from the job's median on samples taken from ``after_s`` on (those
         before say nothing of the silence), each with the words why. A GPU that was
-        already as far apart while the job stepped (a power brake, a capped or slower
-        GPU) departs from nothing: its difference is not the hang's. Power counts
+        already apart on the same side while the job stepped, by half the margins (a
+        power brake, a capped or slower GPU: its reading moves with noise around the
+        full margin), departs from nothing: its difference is not the hang's; one
+        that was below its peers and is above them now (a slow GPU whose kernel never
+        ends while they spin) is evidence. Power counts
         only where tensor activity is not collected: it stands in for it (a GPU
         spinning in a collective draws less than a computing one), and where both
         are known a GPU's own clock cap or brake moves its power alone."""
@@ -421,7 +425,8 @@ class HangDetector(Detector):
             out.append({r: f"its GPU {label} is {v:.0f}{unit} while its peers' median is "
                            f"{peers:.0f}{unit}" for r, v in known.items()
                         if _apart(v, peers, floor, frac)
-                        and not _apart(was.get(r, math.nan), was_peers, floor, frac)})
+                        and not _was_apart((v, peers), (was.get(r, math.nan), was_peers),
+                                           floor, frac)})
         return out
 
     def _before(self, gpus: dict[int, int], metric: str, scale: float) -> dict[int, float]:
@@ -505,6 +510,15 @@ def _apart(mine: float, peers: float, points: float, frac: float) -> bool:
     either is unknown)."""
     gap = abs(mine - peers)
     return gap >= points and gap >= frac * max(mine, peers)
+
+
+def _was_apart(now: tuple[float, float], was: tuple[float, float], points: float,
+               frac: float) -> bool:
+    """Whether a reading now apart from its peers' (``now``: mine, peers') was already
+    on the same side of them while the job stepped (``was``), by at least half of
+    ``points`` and half of ``frac`` of the larger of the two (False where unknown)."""
+    gap = (was[0] - was[1]) * math.copysign(1.0, now[0] - now[1])
+    return gap >= points / 2 and gap >= frac / 2 * max(was)
 
 
 def _strongest(why: dict[int, list[tuple[int, str]]]) -> tuple[int, list[str], int] | None:
