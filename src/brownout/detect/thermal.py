@@ -55,7 +55,13 @@ class ThermalDetector(Detector):
         persist_s: how long a GPU condition must hold.
         domain_persist_s: how long a domain condition must hold.
         steady_tau_s: power must have been stable over about this long to judge heat.
-        busy_fraction: GPUs below this fraction of the fleet's p90 power are not judged.
+        busy_fraction: GPUs below this fraction of the fleet's busy power (its p90,
+            held at its recent peak: see ``busy_hold_s``) are not judged.
+        busy_hold_s: the fleet's busy power decays from its peak with this time
+            constant. A hung job's GPUs spin at 100 % utilisation and a fraction of
+            their power; where that job is most of the fleet, the p90 falls with it,
+            and the spinning GPUs would read as busy: their places among their node's
+            GPUs learned at a load they never compute at.
         shift_window_s: window over which a fleet-wide move counts as one shift.
         single_domain_c: with one cooling domain there are no peer domains, and a
             facility change looks alike: only a larger own-past excess counts.
@@ -90,7 +96,8 @@ class ThermalDetector(Detector):
                  domain_c: float = 3.0, domain_fraction: float = 0.6, shift_c: float = 4.0,
                  tau_s: float = 1200.0, persist_s: float = 45.0,
                  domain_persist_s: float = 60.0, steady_tau_s: float = 90.0,
-                 busy_fraction: float = 0.5, shift_window_s: float = 150.0,
+                 busy_fraction: float = 0.5, busy_hold_s: float = 3600.0,
+                 shift_window_s: float = 150.0,
                  single_domain_c: float = 4.0, z_min: float = 6.0,
                  domain_trend_c_per_min: float = 0.5, throttle_drop: float = 0.25,
                  throttle_window_s: float = 120.0, throttle_persist_s: float = 120.0,
@@ -108,6 +115,7 @@ class ThermalDetector(Detector):
         self.domain_persist_s = domain_persist_s
         self.steady_tau_s = steady_tau_s
         self.busy_fraction = busy_fraction
+        self.busy_hold_s = busy_hold_s
         self.shift_window_s = shift_window_s
         self.single_domain_c = single_domain_c
         self.z_min = z_min
@@ -144,6 +152,7 @@ class ThermalDetector(Detector):
         self.dom_prev_ = np.full(d, np.nan)
         self.dom_trend_ = np.zeros(d)
         self.power_avg_ = np.full(n, np.nan)
+        self.busy_w_ = float("nan")  # the fleet's busy power, held at its recent peak
         self.limits_ = gpu_limits(tick.topology)
         self.throttle_since_ = np.full(n, np.nan)
         # power and clock vs node peers at the last scrapes at the limit
@@ -167,7 +176,7 @@ class ThermalDetector(Detector):
         slope = _power_slope(tick, np.where(steady, temp, np.nan), power)
         level = temp - slope * np.nan_to_num(power - nanmedian(power))
         util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
-        busy = (power >= self.busy_fraction * _p90(power)) & ~(util < 50.0)
+        busy = (power >= self.busy_fraction * self._busy_w(power, dt)) & ~(util < 50.0)
         out = self._model_notice(tick)
         out += self._fleet_shift(tick, temp, steady)
         bits_f, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
@@ -192,6 +201,14 @@ class ThermalDetector(Detector):
         out += self._domains(tick, (np.where(steady | at_limit, temp, np.nan), power), busy,
                              dt, (steady, slope))
         return out
+
+    def _busy_w(self, power: F64, dt: float) -> float:
+        """The fleet's busy power: its p90 now, or its recent peak decayed by
+        ``busy_hold_s`` where that is higher (a hung job spinning at a fraction of its
+        power, or a fleet gone idle, is not the fleet's load)."""
+        held = self.busy_w_ * np.exp(-dt / self.busy_hold_s)
+        self.busy_w_ = float(np.fmax(_p90(power), held))
+        return self.busy_w_
 
     def _steady(self, power: F64, dt: float) -> npt.NDArray[np.bool_]:
         """GPUs whose power has been stable for about a thermal time constant."""
