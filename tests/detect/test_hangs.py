@@ -43,11 +43,12 @@ def _cut(st: StepRecords, culprit_behind: bool, resume_after_s: float = 0.0) -> 
 
 def run(mutate: Mutator | None = None, *, behind: bool = False, scrapes: int = 60,
         resume_after_s: float = 0.0, seed: int = 4, throughout: Mutator | None = None,
-        detector: HangDetector | None = None) -> tuple[FindingsFile, float]:
+        detector: HangDetector | None = None, step_s: float = 8.0
+        ) -> tuple[FindingsFile, float]:
     """The job stops at STOP_STEP; ``mutate`` changes the telemetry after that,
     ``throughout`` all of it."""
     syn = Synth(n_nodes=4, seed=seed)
-    full = steps(syn.topo, 200, seed=seed)
+    full = steps(syn.topo, 200, seed=seed, step_s=step_s)
     st = _cut(full, behind, resume_after_s)
     stop_ts = float(full.ts[full.step == STOP_STEP - 1].max())
 
@@ -191,6 +192,21 @@ def test_a_gpu_near_the_margin_all_along_is_no_evidence_when_noise_tips_it_over(
     stop = [math.inf]
     _, stop[0] = run(None)
     ff, _ = run(None, throughout=braked)
+    assert kinds(ff) == [("job_stalled", "job0")]
+
+
+def test_a_gpu_braked_minutes_before_the_hang_is_no_evidence_on_a_30_s_scrape() -> None:
+    """13 s steps on a 30 s scrape: the latest sample is rarely two steps older than the
+    newest record, so the readings kept from while the job stepped must not be the
+    ones from before the brake."""
+    def braked(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        d["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"][:] = np.nan  # not collected on this fleet
+        if t > stop[0] - 120.0:  # braked nine steps before the job stops
+            d["DCGM_FI_DEV_POWER_USAGE"][2] *= 0.5
+
+    stop = [math.inf]
+    _, stop[0] = run(None, step_s=13.0)
+    ff, _ = run(None, throughout=braked, step_s=13.0)
     assert kinds(ff) == [("job_stalled", "job0")]
 
 

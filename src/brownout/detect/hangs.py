@@ -23,8 +23,9 @@ Two kinds of evidence reach this detector.
   GPU models, so a fixed margin would not hold across a fleet. When
   the evidence points at several ranks, the one whose evidence weighs most is
   named; a tie names nobody. A GPU that was already half as far apart, on
-  the same side, while the job stepped (a power brake, a capped GPU) is no
-  evidence. Once named, a
+  the same side, while the job stepped (a power brake, a capped GPU; its
+  latest sample two steps before the job's last record, or the one before)
+  is no evidence. Once named, a
   rank stays the named one for the rest of that silence: one hang, one
   finding. Evidence that weighs two or more (GPU activity
   apart, or a step behind with an Xid) names the rank sooner, after
@@ -174,6 +175,7 @@ class HangDetector(Detector):
             self.xid_at_ = np.zeros(0)
             self.named_: dict[str, tuple[float, tuple[int, list[str], int]]] = {}
             self.before_: dict[str, F64] = {}
+            self.last_: dict[str, tuple[F64, F64, F64, F64]] = {}
         self._ingest(tick.steps)
         self._track_xids(tick)
         self._remember(tick)
@@ -247,20 +249,37 @@ class HangDetector(Detector):
     def _remember(self, tick: Tick) -> None:
         """Each GPU's activity readings last sampled while its job was stepping: two of
         the job's steps before its newest record at least (a hung rank may be a step
-        behind its peers, and its GPU departs from theirs from then on)."""
+        behind its peers, and its GPU departs from theirs from then on). The sample
+        before the latest counts too: on a 30 s scrape with 13 s steps the latest one
+        is rarely that old, and the readings kept would be from long before."""
+        samples = {metric: self._two_samples(tick, metric) for metric, *_ in ACTIVITY}
         for job in self.jobs_.values():
             step_s = job.step_s()
             if not math.isfinite(step_s):
                 continue
             g = self._gpu_ids(tick.topology, job)
-            for metric, *_ in ACTIVITY:
-                value, when = tick.value(metric)
+            cutoff = job.newest_s - 2 * step_s
+            for metric, (value, when, old_v, old_w) in samples.items():
                 before = self.before_.setdefault(metric, np.full(value.size, np.nan))
                 if before.size != value.size:
                     before = self.before_[metric] = np.full(value.size, np.nan)
                 mine = g[(g >= 0) & (g < value.size)]
-                mine = mine[(when[mine] <= job.newest_s - 2 * step_s) & np.isfinite(value[mine])]
-                before[mine] = value[mine]
+                for v, w in ((old_v, old_w), (value, when)):  # the newer one last
+                    ok = mine[(w[mine] <= cutoff) & np.isfinite(v[mine])]
+                    before[ok] = v[ok]
+
+    def _two_samples(self, tick: Tick, metric: str) -> tuple[F64, F64, F64, F64]:
+        """(value, time) of each GPU's latest sample of ``metric`` and of the one before."""
+        value, when = tick.value(metric)
+        last = self.last_.get(metric)
+        if last is None or last[0].size != value.size:
+            nan = np.full(value.size, np.nan)
+            last = self.last_[metric] = (nan, nan.copy(), nan.copy(), nan.copy())
+        cur_v, cur_w, old_v, old_w = last
+        new = np.isfinite(when) & (when != cur_w)
+        old_v[new], old_w[new] = cur_v[new], cur_w[new]
+        cur_v[new], cur_w[new] = value[new], when[new]
+        return value, when, old_v, old_w
 
     # Flight Recorder -----------------------------------------------------------
     def _from_reports(self, tick: Tick) -> list[Candidate]:
