@@ -5,7 +5,9 @@ Rules, applied to each tick's candidates over the topology:
 1. A cooling domain with a ``cooling_fault`` (now or still open) explains
    the lone slow ranks among its GPUs (their step-based ``gpu_degraded``) and
    the mild ``gpu_overheating`` of its hottest GPUs. A GPU far hotter than
-   its node peers (which share its coolant) is still reported. It explains
+   its node peers (which share its coolant) is still reported, and so is one
+   above its usual place among its node's idle GPUs, or held at its limit far
+   ahead of its working peers (the loop warms a node's GPUs alike). It explains
    a step-based ``host_straggler`` of a node of the domain whose GPU
    telemetry is missing, too: heat cannot be ruled out there.
 2. One finding per GPU, the most specific cause winning:
@@ -186,7 +188,10 @@ class Localiser:
         if not cooling:
             return False
         if c.kind == "gpu_overheating":  # only a strong outlier is hot for its own reasons
-            alone = c.evidence.get("throttle_point") or (
+            # (idle, or at its limit far ahead of its working peers, the loop's warmth
+            # moves every GPU of a node alike: an excess over the peers is the GPU's own)
+            alone = c.evidence.get("throttle_point") or c.evidence.get("idle") or c.evidence.get(
+                "limit_gap") or (
                 c.evidence.get("thermal_bits")
                 and float(c.evidence.get("node_peers_throttling", 1.0)) < 0.5)
             return (self._node_cooling.get(self._node(c.component)) in cooling and not alone

@@ -168,3 +168,36 @@ def others_median(values: F64, groups: npt.NDArray[np.integer], n_groups: int,
         if sel.size:
             out[g] = float(np.median(sel))
     return out
+
+
+def window_median(hist: F64) -> F64:
+    """Median over axis 0 of the finite values (NaN where fewer than 2)."""
+    cnt = np.isfinite(hist).sum(axis=0)
+    ordered = np.sort(hist, axis=0)  # NaN sort last
+    lo = np.take_along_axis(ordered, np.maximum((cnt - 1) // 2, 0)[None], 0)[0]
+    hi = np.take_along_axis(ordered, np.minimum(cnt // 2, len(hist) - 1)[None], 0)[0]
+    out: F64 = np.where(cnt >= 2, (lo + hi) / 2.0, np.nan)
+    return out
+
+
+def place_spread(places: F64, min_sd: float, min_count: int = 8) -> float:
+    """Three robust standard deviations of the known ``places`` (at least ``min_sd``
+    each); NaN with fewer than ``min_count`` known (the spread is not known yet)."""
+    known = places[np.isfinite(places)]
+    if known.size < min_count:
+        return float("nan")
+    return 3.0 * max(min_sd, MAD_TO_SD * float(np.median(np.abs(known - np.median(known)))))
+
+
+def percentile(values: F64, q: float) -> float:
+    """The ``q``-th percentile of the finite values (NaN when none)."""
+    fin = values[np.isfinite(values)]
+    return float(np.percentile(fin, q)) if fin.size else float("nan")
+
+
+def others_fraction(flag: B, groups: npt.NDArray[np.integer], n_groups: int) -> F64:
+    """Per member: the fraction of the *other* members of its group with ``flag`` set."""
+    hits = np.bincount(groups, weights=flag, minlength=n_groups)[groups]
+    size = np.bincount(groups, minlength=n_groups)[groups]
+    out: F64 = (hits - flag) / np.maximum(size - 1, 1)
+    return out

@@ -6,7 +6,10 @@ slope fitted across the fleet each tick. The residual is then compared with
 the GPU's own baseline (chassis position makes some GPUs always a few degrees
 warmer). A GPU is hot when its excess stays above ``hot_c``, or earlier when
 it is above ``warn_c`` and rising (trend-based early warning), or when
-thermal clock-event bits accompany a smaller excess.
+thermal clock-event bits accompany a smaller excess. Idle GPUs are judged
+against their usual place among their node's idle GPUs (:mod:`.idle_place`),
+and a GPU reaching its limit far ahead of its working peers, in a job's
+warm-up too, is named at once (:mod:`.limit_gap`).
 
 Per cooling domain (``cooling_fault``): the power-corrected median
 temperature of the domain is compared with the other domains' (diurnal and
@@ -22,14 +25,19 @@ import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector, confidence_of, severity_of
 from brownout.detect.baselines import StateBaselines
+from brownout.detect.idle_place import IDLE_DEFAULTS, IdlePlaces, IdleSettings
+from brownout.detect.limit_gap import GAP_DEFAULTS, LimitGap, LimitGapSettings
 from brownout.detect.robust import (
     MAD_TO_SD,
     alpha_for,
     ewma_update,
     group_median,
     nanmedian,
+    others_fraction,
     others_median,
+    percentile,
     sustained,
+    window_median,
 )
 from brownout.detect.tick import Tick
 from brownout.telemetry.metrics import HW_THERMAL, SW_THERMAL
@@ -87,6 +95,8 @@ class ThermalDetector(Detector):
             parts run 35-45 degC over their inlet at the power limit).
         off_load_fraction: a GPU drawing less than this fraction of its node
             peers' power runs cooler for that: its usual place is not learned.
+        idle: the usual place among the node's idle GPUs (:mod:`.idle_place`).
+        limit_gap: a GPU at its limit far ahead of its working peers (:mod:`.limit_gap`).
     """
 
     name = "thermal"
@@ -102,7 +112,8 @@ class ThermalDetector(Detector):
                  domain_trend_c_per_min: float = 0.5, throttle_drop: float = 0.25,
                  throttle_window_s: float = 120.0, throttle_persist_s: float = 120.0,
                  rise_c: float = 40.0, off_load_fraction: float = 0.75,
-                 recover_s: float = 1200.0) -> None:
+                 recover_s: float = 1200.0, idle: IdleSettings = IDLE_DEFAULTS,
+                 limit_gap: LimitGapSettings = GAP_DEFAULTS) -> None:
         self.hot_c = hot_c
         self.place_settle_s = place_settle_s
         self.warn_c = warn_c
@@ -126,6 +137,8 @@ class ThermalDetector(Detector):
         self.throttle_persist_s = throttle_persist_s
         self.rise_c = rise_c
         self.off_load_fraction = off_load_fraction
+        self.idle = idle
+        self.limit_gap = limit_gap
 
     def _init(self, tick: Tick) -> None:
         n, d = tick.topology.n_gpus, len(tick.topology.cooling_domains)
@@ -142,6 +155,8 @@ class ThermalDetector(Detector):
         self.onset_ = np.full(n, np.nan)
         self.active_ = np.zeros(n, dtype=bool)
         self.gpu_base_ = StateBaselines(n)
+        self.idle_ = IdlePlaces(self.idle, tick.topology.gpu_node, tick.topology.n_nodes)
+        self.gap_ = LimitGap(self.limit_gap, n)
         self.dom_since_ = np.full(d, np.nan)
         self.warming_ = np.zeros(d, dtype=bool)
         self.warm_at_ = np.full(d, -np.inf)  # last data time each domain was warming
@@ -189,12 +204,15 @@ class ThermalDetector(Detector):
         node_w, _ = group_median(np.where(busy, power, np.nan), tick.topology.gpu_node,
                                  tick.topology.n_nodes)
         off_load = power < self.off_load_fraction * node_w[tick.topology.gpu_node]
+        self.idle_.update((temp, level), (util < self.idle.util_pct) & ~at_limit, tick.data_t_s)
         out += self._gpus(tick, (temp, level), busy & (steady | throttling),
                           (at_limit, off_load), dt)
         # at the throttle point power is the symptom: a GPU throttled to half its peers'
         # power is still busy when its utilisation says so
         out += self._throttle_point(tick, (temp, power), at_limit,
                                     busy | (throttling & ~(util < 50.0)), dt)
+        out += self.gap_.update(tick, (temp, level), at_limit, self.base_raw_,
+                                self.limits_.max_operating_c)
         # a GPU held at its limit counts too: its power swings with the throttle, and
         # its clamped temperature still bounds its domain's heat from below (without
         # it a domain hot enough to throttle would fall silent mid-fault)
@@ -207,7 +225,7 @@ class ThermalDetector(Detector):
         ``busy_hold_s`` where that is higher (a hung job spinning at a fraction of its
         power, or a fleet gone idle, is not the fleet's load)."""
         held = self.busy_w_ * np.exp(-dt / self.busy_hold_s)
-        self.busy_w_ = float(np.fmax(_p90(power), held))
+        self.busy_w_ = float(np.fmax(percentile(power, 90.0), held))
         return self.busy_w_
 
     def _steady(self, power: F64, dt: float) -> npt.NDArray[np.bool_]:
@@ -295,7 +313,7 @@ class ThermalDetector(Detector):
         sd = MAD_TO_SD * float(np.median(np.abs(fin - np.median(fin)))) if fin.size > 8 else 0.0
         hot_c = max(self.hot_c, 1.4 * self.z_min * sd)
         warn_c = max(self.warn_c, self.z_min * sd)
-        peers_bits = _node_fraction(tick, thermal_bits)
+        peers_bits = others_fraction(thermal_bits, topo.gpu_node, topo.n_nodes)
         enter = (excess >= hot_c) | ((excess >= warn_c) & (
             (self.trend_ >= self.trend_c_per_min) | thermal_bits))
         # no usual place yet (first busy, warming up): hot only beyond the fleet's
@@ -305,23 +323,31 @@ class ThermalDetector(Detector):
             enter &= ~placeless | (excess >= hot_c + self._place_spread())
         self.busy_since_ = sustained(self.busy_since_, busy, tick.data_t_s)
         self.hot_since_ = sustained(self.hot_since_, enter, tick.data_t_s)
-        new = enter & (tick.t_s - self.hot_since_ >= self.persist_s)
-        self.onset_ = np.where(new & ~self.active_, self.hot_since_, self.onset_)
+        idle_in, idle_held = self.idle_.hot(tick.data_t_s, tick.interval_s)  # idle GPUs
+        new = (enter & (tick.t_s - self.hot_since_ >= self.persist_s)) | idle_held
+        self.onset_ = np.where(new & ~self.active_, np.fmin(self.hot_since_,
+                                                            self.idle_.hot_since), self.onset_)
         # once raised, a GPU stays hot while it stays warm (a throttling GPU oscillates)
         # or goes silent (a thermal shutdown)
-        keep = self.active_ & ((excess >= warn_c / 2) | ~np.isfinite(temp))
+        idle_ex, idle_c = self.idle_.excess, self.idle_.bar_c
+        keep = self.active_ & ((excess >= warn_c / 2) | (idle_ex >= idle_c / 2)
+                               | ~np.isfinite(temp))
         self.active_ = new | keep
         self._learn_place(tick, (at_limit, off_load), self.active_ | enter | thermal_bits, dt)
+        self.idle_.learn(self.active_ | idle_in, dt)
         ready = np.flatnonzero(self.active_)
+        idle = ~np.isfinite(excess) & np.isfinite(idle_ex)
+        excess, word = np.where(idle, idle_ex, excess), np.where(idle, "idle ", "")
         return [Candidate(
             "gpu_overheating", topo.gpu_name(int(g)), float(self.onset_[g]),
-            confidence_of(float(excess[g]), self.warn_c),
+            confidence_of(float(excess[g]), idle_c if idle[g] else self.warn_c),
             severity_of(float(temp[g]), float(self.limits_.max_operating_c[g]) - 4.0,
                         float(self.limits_.max_operating_c[g])), "investigate",
-            f"{topo.gpu_name(int(g))} at {temp[g]:.1f} degC, {excess[g]:.1f} degC above its "
-            f"usual place among its node's GPUs at similar power"
+            f"{topo.gpu_name(int(g))} {word[g]}at {temp[g]:.1f} degC, {excess[g]:.1f} degC above "
+            f"its usual place among its node's {word[g]}GPUs at similar power"
             + (f", rising {self.trend_[g]:.1f} degC/min" if self.trend_[g] > 0.3 else ""),
             {"temp_c": round(float(temp[g]), 1), "excess_c": round(float(excess[g]), 2),
+             "idle": bool(idle[g]),
              "trend_c_per_min": round(float(self.trend_[g]), 2),
              "thermal_bits": bool(thermal_bits[g]),
              "node_peers_throttling": round(float(peers_bits[g]), 3)},
@@ -341,7 +367,8 @@ class ThermalDetector(Detector):
         capped for another reason): its place at its peers' load is not seen.
         """
         at_limit, off_load = unusual
-        clamped = at_limit | off_load | (_node_fraction(tick, at_limit) >= 0.25)
+        clamped = at_limit | off_load | (others_fraction(
+            at_limit, tick.topology.gpu_node, tick.topology.n_nodes) >= 0.25)
         seen = np.isfinite(self.raw_)
         restart = self.provisional_ & seen & ~clamped
         for base in (self.base_raw_, self.base_resid_):
@@ -412,7 +439,7 @@ class ThermalDetector(Detector):
         self.tp_hist_[:, :, hot == 0] = np.nan  # judged only at the throttle point; else forgotten
         judged = np.flatnonzero(hot > 0)  # few GPUs: the median is taken over those only
         ratio_p, ratio_c = np.full((2, topo.n_gpus), np.nan)
-        ratio_p[judged], ratio_c[judged] = _window_median(self.tp_hist_[:, :, judged])
+        ratio_p[judged], ratio_c[judged] = window_median(self.tp_hist_[:, :, judged])
         # a GPU that always ran b degC hotter than its peers (its interface or place)
         # would sit b - headroom over the limit at their load, so it is expected to
         # shed about that much less there; only a drop beyond that counts
@@ -599,27 +626,3 @@ def _power_slope(tick: Tick, temp: F64, power: F64) -> float:
     if den < 1e3:
         return 0.06
     return float(np.clip(np.sum(dp[keep] * dt[keep]) / den, 0.0, 0.15))
-
-
-def _window_median(hist: F64) -> F64:
-    """Median over axis 0 of the finite values (NaN where fewer than 2)."""
-    cnt = np.isfinite(hist).sum(axis=0)
-    ordered = np.sort(hist, axis=0)  # NaN sort last
-    lo = np.take_along_axis(ordered, np.maximum((cnt - 1) // 2, 0)[None], 0)[0]
-    hi = np.take_along_axis(ordered, np.minimum(cnt // 2, len(hist) - 1)[None], 0)[0]
-    out: F64 = np.where(cnt >= 2, (lo + hi) / 2.0, np.nan)
-    return out
-
-
-def _p90(values: F64) -> float:
-    fin = values[np.isfinite(values)]
-    return float(np.percentile(fin, 90)) if fin.size else float("nan")
-
-
-def _node_fraction(tick: Tick, flag: npt.NDArray[np.bool_]) -> F64:
-    """Per GPU: the fraction of the *other* GPUs of its node with ``flag`` set."""
-    topo = tick.topology
-    hits = np.bincount(topo.gpu_node, weights=flag, minlength=topo.n_nodes)[topo.gpu_node]
-    size = np.diff(topo.gpu_offset)[topo.gpu_node]
-    out: F64 = (hits - flag) / np.maximum(size - 1, 1)
-    return out

@@ -1,0 +1,143 @@
+"""A GPU's usual place among its node's idle GPUs: overheating seen while idle.
+
+A bad thermal interface multiplies a GPU's die rise over its coolant at any
+power, idle included: at idle that rise is small (70-150 W over a cold
+plate, 5-10 degC on SXM parts), so an interface 1.45x worse shows as about
+3 degC, where at full load it shows as 15 degC and more. Idle GPUs of a node
+share its inlet (air or coolant), so a facility change, a diurnal drift or a
+failing loop moves them alike and cancels against their peers; what stays
+is static (sensor offset, chassis position), learned per GPU as its usual
+idle place, and what a fault adds.
+
+The node's idle level is the median of its idle GPUs' temperatures less
+their own places, so it does not move with which of the node's GPUs happen
+to be idle. A GPU is judged only once it has been idle ``settle_s`` (several
+die time constants, so a GPU still cooling from a job is never read as hot)
+and only with two more idle peers. Like the busy place, two views count and
+the smaller excess wins: raw temperature, and temperature corrected for
+power (a GPU with a process attached idles at more power and a little
+warmer for that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from brownout.detect.robust import (
+    MAD_TO_SD,
+    alpha_for,
+    ewma_update,
+    group_median,
+    place_spread,
+    sustained,
+)
+
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class IdleSettings:
+    """Settings of the idle place (units in the names).
+
+    Attributes:
+        hot_c: excess over the GPU's own idle place that makes it hot. Integer
+            sensors put a healthy GPU within about 1 degC of its place (its
+            reading and its peers' median each round by up to half a degree);
+            an interface 1.45x worse adds about 3 degC at idle power.
+        z_min: the bar is also this many robust standard deviations of the
+            fleet's idle excesses (noisier sensors need more).
+        settle_s: idle this long before a GPU is judged or its place learned
+            (a job's heat leaves the die in a few time constants of a minute).
+        persist_s: the excess must hold this long, and over at least 3 scrapes.
+        util_pct: a GPU below this utilisation is idle.
+        min_spread_c: the fleet's spread of idle places is taken as at least
+            this many degC (robust standard deviation); a GPU with no idle
+            place yet is hot only beyond three of them.
+        tau_s: time constant of the places.
+    """
+
+    hot_c: float = 2.5
+    z_min: float = 6.0
+    settle_s: float = 180.0
+    persist_s: float = 45.0
+    util_pct: float = 10.0
+    min_spread_c: float = 1.0
+    tau_s: float = 1200.0
+
+
+class IdlePlaces:
+    """Per GPU, its usual place among its node's idle GPUs, and how far above it is.
+
+    Args:
+        settings: the bars and windows.
+        gpu_node: node index of every GPU.
+        n_nodes: number of nodes.
+    """
+
+    def __init__(self, settings: IdleSettings, gpu_node: npt.NDArray[np.int32],
+                 n_nodes: int) -> None:
+        self.settings = settings
+        self.gpu_node = gpu_node
+        self.n_nodes = n_nodes
+        n = gpu_node.size
+        self.places = np.full((2, n), np.nan)  # raw, power-corrected
+        self.idle_since = np.full(n, np.nan)
+        self.hot_since = np.full(n, np.nan)
+        self.resid = np.full((2, n), np.nan)
+        self.excess = np.full(n, np.nan)
+        self.bar_c = settings.hot_c
+
+    def update(self, temp_level: tuple[F64, F64], idle: B, t_s: float) -> F64:
+        """This scrape's excess of every settled idle GPU over its idle place (NaN
+        where not judged); a GPU with no place yet counts beyond the fleet's spread."""
+        self.idle_since = sustained(self.idle_since, idle & np.isfinite(temp_level[0]), t_s)
+        settled = t_s - self.idle_since >= self.settings.settle_s
+        for k, values in enumerate(temp_level):
+            self.resid[k] = self._resid(values, settled, self.places[k])
+        known = np.isfinite(self.places[0])
+        over = self.resid - np.where(known, self.places, self._spread())
+        self.excess = np.fmin(over[0], over[1])
+        fin = self.excess[np.isfinite(self.excess) & known]
+        sd = MAD_TO_SD * float(np.median(np.abs(fin - np.median(fin)))) if fin.size > 8 else 0.0
+        self.bar_c = max(self.settings.hot_c, self.settings.z_min * sd)
+        return self.excess
+
+    def hot(self, t_s: float, interval_s: float) -> tuple[B, B]:
+        """(above the bar now, above it long enough) per GPU."""
+        above: B = self.excess >= self.bar_c
+        self.hot_since = sustained(self.hot_since, above, t_s)
+        need = max(self.settings.persist_s, 1.6 * interval_s)  # 3 scrapes, with jitter
+        held: B = above & (t_s - self.hot_since >= need)
+        return above, held
+
+    def learn(self, frozen: B, dt_s: float) -> None:
+        """Places follow the settled idle GPUs that are not ``frozen`` (hot, flagged)."""
+        alpha = alpha_for(self.settings.tau_s, dt_s)
+        for k in range(2):  # a frozen GPU starts no place either
+            self.places[k] = ewma_update(self.places[k], np.where(frozen, np.nan, self.resid[k]),
+                                         alpha)
+
+    def _resid(self, values: F64, settled: B, place: F64) -> F64:
+        """Each settled GPU's value over its node's idle level (its peers' less their
+        places; a GPU with no place yet counts at the node's usual)."""
+        node = self.gpu_node
+        own = np.where(settled, values - np.nan_to_num(place), np.nan)
+        level, count = group_median(own, node, self.n_nodes)
+        out: F64 = values - level[node]
+        out[~settled | (count[node] < 3)] = np.nan
+        return out
+
+    def _spread(self) -> float:
+        """Three robust standard deviations of the learned idle places (of the
+        minimum while fewer than 8 are known)."""
+        spread = place_spread(self.places[0], self.settings.min_spread_c)
+        return spread if np.isfinite(spread) else 3.0 * self.settings.min_spread_c
+
+
+IDLE_DEFAULTS = IdleSettings()
+
+__all__ = ["IDLE_DEFAULTS", "IdlePlaces", "IdleSettings"]
