@@ -49,7 +49,7 @@ class IdleSettings:
             reading and its peers' median each round by up to half a degree);
             an interface 1.45x worse adds about 3 degC at idle power.
         z_min: the bar is also this many robust standard deviations of the
-            fleet's idle excesses (noisier sensors need more).
+            fleet's idle excesses (noisier sensors need more; 32 judged GPUs at least).
         settle_s: idle this long before a GPU is judged or its place learned
             (a job's heat leaves the die in a few time constants of a minute).
         persist_s: the excess must hold this long, and over at least 3 scrapes.
@@ -102,7 +102,8 @@ class IdlePlaces:
         over = self.resid - np.where(known, self.places, self._spread())
         self.excess = np.fmin(over[0], over[1])
         fin = self.excess[np.isfinite(self.excess) & known]
-        sd = MAD_TO_SD * float(np.median(np.abs(fin - np.median(fin)))) if fin.size > 8 else 0.0
+        # (integer sensors spread a few excesses over +-0.5 degC: a small sample's MAD is noise)
+        sd = MAD_TO_SD * float(np.median(np.abs(fin - np.median(fin)))) if fin.size >= 32 else 0.0
         self.bar_c = max(self.settings.hot_c, self.settings.z_min * sd)
         return self.excess
 
