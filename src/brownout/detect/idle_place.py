@@ -96,15 +96,22 @@ class IdlePlaces:
         where not judged); a GPU with no place yet counts beyond the fleet's spread."""
         self.idle_since = sustained(self.idle_since, idle & np.isfinite(temp_level[0]), t_s)
         settled = t_s - self.idle_since >= self.settings.settle_s
+        if not settled.any():  # a busy fleet: nothing to judge, no medians
+            self.resid[:], self.excess[:] = np.nan, np.nan
+            return self.excess
         for k, values in enumerate(temp_level):
             self.resid[k] = self._resid(values, settled, self.places[k])
         known = np.isfinite(self.places[0])
-        over = self.resid - np.where(known, self.places, self._spread())
+        placeless = np.isfinite(self.resid[0]) & ~known  # the spread costs fleet medians
+        over = self.resid - np.where(known, self.places, self._spread() if placeless.any() else 0)
         self.excess = np.fmin(over[0], over[1])
-        fin = self.excess[np.isfinite(self.excess) & known]
-        # (integer sensors spread a few excesses over +-0.5 degC: a small sample's MAD is noise)
-        sd = MAD_TO_SD * float(np.median(np.abs(fin - np.median(fin)))) if fin.size >= 32 else 0.0
-        self.bar_c = max(self.settings.hot_c, self.settings.z_min * sd)
+        self.bar_c = self.settings.hot_c
+        if (self.excess >= self.bar_c / 2).any():  # the bar matters only then (and costs)
+            fin = self.excess[np.isfinite(self.excess) & known]
+            # (integer sensors spread a few excesses over +-0.5 degC: few give a noisy MAD)
+            sd = MAD_TO_SD * float(np.median(np.abs(fin - np.median(fin)))) if (
+                fin.size >= 32) else 0.0
+            self.bar_c = max(self.bar_c, self.settings.z_min * sd)
         return self.excess
 
     def hot(self, t_s: float, interval_s: float) -> tuple[B, B]:

@@ -82,6 +82,10 @@ class LimitGap:
         topo = tick.topology
         util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
         working = util >= self.settings.util_pct
+        self.seen_below |= np.isfinite(temp_level[0]) & ~at_limit
+        if not (at_limit & working & self.seen_below).any():  # the usual case: no medians
+            self.since[:] = np.nan
+            return []
         gaps = []
         for values in temp_level:
             med, count = group_median(np.where(working, values, np.nan), topo.gpu_node,
@@ -90,7 +94,6 @@ class LimitGap:
             gap[count[topo.gpu_node] < 4] = np.nan  # itself and 3 peers at least
             gaps.append(gap)
         gap = np.fmin(gaps[0], gaps[1])
-        self.seen_below |= np.isfinite(temp_level[0]) & ~at_limit
         allowed = np.clip(places_c, 0.0, None)
         far = at_limit & working & self.seen_below & (
             gap - np.nan_to_num(allowed) >= self.settings.gap_c)
