@@ -90,13 +90,15 @@ class IdlePlaces:
         self.resid = np.full((2, n), np.nan)
         self.excess = np.full(n, np.nan)
         self.bar_c = settings.hot_c
+        self.any_settled = False
 
     def update(self, temp_level: tuple[F64, F64], idle: B, t_s: float) -> F64:
         """This scrape's excess of every settled idle GPU over its idle place (NaN
         where not judged); a GPU with no place yet counts beyond the fleet's spread."""
         self.idle_since = sustained(self.idle_since, idle & np.isfinite(temp_level[0]), t_s)
         settled = t_s - self.idle_since >= self.settings.settle_s
-        if not settled.any():  # a busy fleet: nothing to judge, no medians
+        self.any_settled = bool(settled.any())
+        if not self.any_settled:  # a busy fleet: nothing to judge, no medians
             self.resid[:], self.excess[:] = np.nan, np.nan
             return self.excess
         for k, values in enumerate(temp_level):
@@ -116,6 +118,10 @@ class IdlePlaces:
 
     def hot(self, t_s: float, interval_s: float) -> tuple[B, B]:
         """(above the bar now, above it long enough) per GPU."""
+        if not self.any_settled:
+            self.hot_since[:] = np.nan
+            none = np.zeros(self.excess.size, dtype=bool)
+            return none, none
         above: B = self.excess >= self.bar_c
         self.hot_since = sustained(self.hot_since, above, t_s)
         need = max(self.settings.persist_s, 1.6 * interval_s)  # 3 scrapes, with jitter
@@ -124,6 +130,8 @@ class IdlePlaces:
 
     def learn(self, frozen: B, dt_s: float) -> None:
         """Places follow the settled idle GPUs that are not ``frozen`` (hot, flagged)."""
+        if not self.any_settled:
+            return
         alpha = alpha_for(self.settings.tau_s, dt_s)
         for k in range(2):  # a frozen GPU starts no place either
             self.places[k] = ewma_update(self.places[k], np.where(frozen, np.nan, self.resid[k]),
