@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector, confidence_of, severity_of
 from brownout.detect.baselines import StateBaselines
+from brownout.detect.fleet_shift import FleetShift
 from brownout.detect.idle_place import IDLE_DEFAULTS, IdlePlaces, IdleSettings
 from brownout.detect.limit_gap import GAP_DEFAULTS, LimitGap, LimitGapSettings
 from brownout.detect.robust import (
@@ -174,8 +175,7 @@ class ThermalDetector(Detector):
         k = max(3, int(np.ceil(self.throttle_window_s / max(tick.interval_s, 1.0))))
         self.tp_hist_ = np.full((k, 2, n), np.nan)
         self.tp_pos_ = 0
-        self.hist_: list[tuple[float, F64]] = []  # (time, temperature where steady)
-        self.pending_: tuple[float, float, float, F64] | None = None
+        self.shift_ = FleetShift(self.shift_c, self.shift_window_s, self.name)
         self.last_t_ = float("nan")
 
     def update(self, tick: Tick) -> list[Candidate]:
@@ -193,7 +193,9 @@ class ThermalDetector(Detector):
         util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
         busy = (power >= self.busy_fraction * self._busy_w(power, dt)) & ~(util < 50.0)
         out = self._model_notice(tick)
-        out += self._fleet_shift(tick, temp, steady)
+        out += self.shift_.update(tick, temp, steady)
+        if self.shift_.jump_c is not None and len(tick.topology.cooling_domains) == 1:
+            self.gpu_base_.shift(self.shift_.jump_c)  # no peer domains: re-anchor the own past
         bits_f, _ = tick.fresh("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
         throttling = (np.nan_to_num(bits_f).astype(np.int64) & (SW_THERMAL | HW_THERMAL)) != 0
         # judge GPUs at a steady load (a job starting heats GPUs at their own pace), or
@@ -235,67 +237,6 @@ class ThermalDetector(Detector):
             power, 100.0)
         self.power_avg_ = avg
         return steady
-
-    def _fleet_shift(self, tick: Tick, temp: F64, steady: npt.NDArray[np.bool_]
-                     ) -> list[Candidate]:
-        """Every cooling domain moving together within ``shift_window_s``, then holding.
-
-        A step is only a shift once it has stopped: if the GPUs keep warming for
-        another window it is a ramp (a cooling loop losing capacity), which
-        matters when there is no other domain to compare with.
-        """
-        # a GPU counts when its load was steady at both ends of the window (a job that
-        # started or stopped inside it moves temperatures for reasons of its own)
-        self.hist_.append((tick.t_s, np.where(steady, temp, np.nan)))
-        while len(self.hist_) > 2 and tick.t_s - self.hist_[1][0] >= self.shift_window_s:
-            self.hist_.pop(0)
-        if tick.t_s - self.hist_[0][0] < self.shift_window_s:
-            return []
-        moved = np.where(steady, temp - self.hist_[0][1], np.nan)  # NaN unless steady twice
-        if self.pending_ is not None:
-            return self._confirm_shift(tick, temp, moved)
-        ok = moved[np.isfinite(moved)]
-        if ok.size < 8:
-            return []
-        jump = float(np.median(ok))
-        same_way = float(np.mean(np.sign(ok) == np.sign(jump)))
-        n_dom = len(tick.topology.cooling_domains)
-        dom, _ = group_median(moved, tick.topology.gpu_cooling(), n_dom)
-        dom = dom[np.isfinite(dom)]
-        if abs(jump) >= self.shift_c and same_way >= 0.8 and np.min(np.abs(dom)) >= (
-                self.shift_c / 2):
-            self.pending_ = (tick.t_s, jump, same_way, self.hist_[0][1])
-        return []
-
-    def _confirm_shift(self, tick: Tick, temp: F64, moved: F64) -> list[Candidate]:
-        """A pending step is a shift once it holds still; still moving later, a ramp."""
-        assert self.pending_ is not None
-        t0, jump, same_way, before = self.pending_
-        if tick.t_s - t0 < self.shift_window_s / 2:
-            return []
-        # how fast the steady GPUs move now, over the last minute
-        then = min(self.hist_, key=lambda h: abs(tick.t_s - 60.0 - h[0]))
-        last = np.where(np.isfinite(moved), temp - then[1], np.nan)
-        recent = last[np.isfinite(last)]
-        per_min = abs(float(np.median(recent))) * 60.0 / max(tick.t_s - then[0], 1.0) if (
-            recent.size) else np.inf
-        if per_min >= self.shift_c / 6:
-            if tick.t_s - t0 >= 1.5 * self.shift_window_s:
-                self.pending_ = None  # kept moving: a ramp (a cooling loop), not a step
-            return []
-        self.pending_ = None
-        total = np.where(np.isfinite(moved), temp - before, np.nan)  # steady GPUs only
-        if np.isfinite(total).sum() >= max(8, 0.5 * np.isfinite(before).sum()):
-            jump = float(np.median(total[np.isfinite(total)]))
-        # else the load changed meanwhile (a job stopped): the step as first measured stands
-        if len(tick.topology.cooling_domains) == 1:  # no peer domains: re-anchor the own past
-            self.gpu_base_.shift(jump)
-        return [Candidate(
-            "fleet_shift", tick.cluster, t0, 0.9, "minor", "investigate",
-            f"every cooling domain's GPUs moved {jump:+.1f} degC within minutes at unchanged "
-            "power, then held: a telemetry, firmware or facility change, not a hardware fault",
-            {"metric": "DCGM_FI_DEV_GPU_TEMP", "jump_c": round(jump, 2),
-             "gpus_same_direction": round(same_way, 3)}, notice=True, source=self.name)]
 
     def _gpus(self, tick: Tick, temp_level: tuple[F64, F64], busy: npt.NDArray[np.bool_],
               unusual: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]], dt: float
@@ -559,7 +500,7 @@ class ThermalDetector(Detector):
         bad &= held | ~self._tail(tick, ex, need)
         # unseen (no steady GPUs: a job stopped, its GPUs cooling) is no sign of repair
         bad |= reported & ~seen_ex & (tick.data_t_s - self.seen_at_ < self.recover_s)
-        if n_dom == 1 and self.pending_ is not None:
+        if n_dom == 1 and self.shift_.pending is not None:
             bad[:] = False  # a possible fleet shift: wait until it has held or kept rising
         self.dom_since_ = sustained(self.dom_since_, bad, tick.data_t_s)
         ready = np.flatnonzero(bad & (tick.t_s - self.dom_since_ >= self.domain_persist_s))
