@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from brownout.detect.api import Candidate
 from brownout.detect.collectives import HangReport
-from brownout.detect.hangs import report_candidates
+from brownout.detect.hang_findings import rank_hang
+from brownout.detect.hangs import HangDetector
 from brownout.detect.tracker import FindingTracker
 from brownout.findings import Finding, FindingsFile
 from brownout.telemetry.steps import StepRecords
@@ -39,3 +41,25 @@ def merge(result: FindingsFile, extra: tuple[Finding, ...]) -> FindingsFile:
 
 
 __all__ = ["flight_findings", "merge"]
+
+
+def report_candidates(rep: HangReport, steps: StepRecords | None,
+                      topo: Topology | None) -> list[Candidate]:
+    """``rank_hang`` candidates of one report, placed by a step log when one fits.
+
+    The job is the one whose records hold every stuck rank (the one whose
+    ranks are exactly the dumps' ranks when several do); a rank is placed at
+    the node and GPU of its newest record.
+    """
+    det = HangDetector()
+    det.jobs_ = {}
+    steps = steps if steps is not None else StepRecords.empty()
+    det._ingest(steps)  # the same bookkeeping as in a tick
+    job_name, job = det._job_of(rep)
+    names = [n.name for n in topo.nodes] if topo is not None else list(steps.node_names)
+    out = []
+    for s in rep.stuck:
+        node, gpu = job.where(s.rank) if job is not None else (-1, -1)
+        comp = f"{names[node]}/gpu{gpu}" if 0 <= node < len(names) else f"rank{s.rank}"
+        out.append(rank_hang(s, rep, comp, job_name))
+    return out

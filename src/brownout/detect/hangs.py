@@ -63,7 +63,8 @@ import numpy as np
 import numpy.typing as npt
 
 from brownout.detect.api import Candidate, Detector
-from brownout.detect.collectives import HangReport, StuckRank
+from brownout.detect.collectives import HangReport
+from brownout.detect.hang_findings import rank_hang
 from brownout.detect.hang_settings import HangTimeouts
 from brownout.detect.tick import Tick
 from brownout.telemetry.steps import StepRecords
@@ -560,48 +561,3 @@ def steps_now_s(tick: Tick, job: str) -> float:
             or job in tick.steps_pending):
         return tick.data_t_s
     return max(tick.steps_until_s, tick.data_t_s)
-
-
-def rank_hang(s: StuckRank, rep: HangReport, component: str, job: str = "") -> Candidate:
-    """The ``rank_hang`` candidate of one stuck rank of a Flight Recorder report."""
-    verb = {"never_joined": "never joined", "never_finished": "never finished",
-            "no_dump": "wrote no dump for"}.get(s.how, s.how)
-    waiting = ", ".join(str(r) for r in s.waiting_ranks) or "none"
-    onset = s.onset_s if math.isfinite(s.onset_s) else rep.t_s
-    return Candidate(
-        "rank_hang", component, onset, 0.9 if s.how != "no_dump" else 0.7, "critical",
-        "restart_job",
-        f"rank {s.rank} {verb} {s.op or 'the collective'} #{s.collective_seq_id} of process "
-        f"group {s.process_group} ({s.pg_desc}); ranks {waiting} wait in it",
-        {"rank": s.rank, "process_group": s.process_group, "pg_desc": s.pg_desc,
-         "collective_seq_id": s.collective_seq_id, "op": s.op,
-         "waiting_ranks": list(s.waiting_ranks), "how": s.how, "hows": list(s.hows),
-         "last_enqueued": s.enqueued, "last_completed": s.completed,
-         "peers_completed": s.peers_completed, "lagging_groups": list(s.groups),
-         "dumps": rep.source, **({"job": job} if job else {}), "from": "flight recorder"},
-        source="hangs", component_type="" if "/" in component else "rank")
-
-
-__all__ = ["HangDetector", "rank_hang"]
-
-
-def report_candidates(rep: HangReport, steps: StepRecords | None,
-                      topo: Topology | None) -> list[Candidate]:
-    """``rank_hang`` candidates of one report, placed by a step log when one fits.
-
-    The job is the one whose records hold every stuck rank (the one whose
-    ranks are exactly the dumps' ranks when several do); a rank is placed at
-    the node and GPU of its newest record.
-    """
-    det = HangDetector()
-    det.jobs_ = {}
-    steps = steps if steps is not None else StepRecords.empty()
-    det._ingest(steps)  # the same bookkeeping as in a tick
-    job_name, job = det._job_of(rep)
-    names = [n.name for n in topo.nodes] if topo is not None else list(steps.node_names)
-    out = []
-    for s in rep.stuck:
-        node, gpu = job.where(s.rank) if job is not None else (-1, -1)
-        comp = f"{names[node]}/gpu{gpu}" if 0 <= node < len(names) else f"rank{s.rank}"
-        out.append(rank_hang(s, rep, comp, job_name))
-    return out
