@@ -139,3 +139,56 @@ def test_lone_working_gpu_at_its_limit_is_not_named_by_its_idle_peers(seed: int)
         if i >= 20:
             d[TEMP][g], d[BITS][g] = LIMIT_C, SW_THERMAL
     assert overheating(replay_synth(syn, m, n=30)) == []
+
+
+SPIN_W = 150.0  # a GPU spinning in a hung job's collective: 100 % busy at a fraction of its power
+
+
+def spin(syn: Synth, d: dict[str, np.ndarray], gpus: np.ndarray, i: int,
+         r_mult: np.ndarray | float = 1.0) -> None:
+    """Make ``gpus`` spin at scrape ``i``: utilisation of work, power near idle."""
+    idle(syn, d, gpus, i, r_mult=r_mult)
+    rng = np.random.default_rng(2000 + i)
+    power = SPIN_W + rng.normal(0.0, 2.0, gpus.size)
+    inlet = syn.inlet[syn.topo.gpu_cooling()[gpus]]
+    d[POWER][gpus], d[UTIL][gpus], d[CLOCK][gpus] = power, 99.0, 1980.0
+    r_th = (syn.r_th * r_mult)[gpus] if np.ndim(r_mult) else syn.r_th[gpus] * r_mult
+    d[TEMP][gpus] = np.round(inlet + power * r_th + rng.normal(0.0, 0.3, gpus.size))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gpu_spinning_in_a_hung_job_with_a_bad_interface_is_named(seed: int) -> None:
+    # half the fleet's job hangs at scrape 10 for the rest of the run: its GPUs read
+    # 99 % busy at 150 W (neither busy by power nor idle by utilisation); one of them
+    # has an interface going 1.7x worse at scrape 20
+    syn = Synth(seed=seed, n_nodes=16)
+    hung = np.arange(0, 64)
+    g = int(hung[9 + seed])
+    mult = np.ones(syn.topo.n_gpus)
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        mult[g] = 1.7 if i >= 20 else 1.0
+        if i >= 10:
+            spin(syn, d, hung, i, r_mult=mult)
+    ff = replay_synth(syn, m, n=40)
+    assert overheating(ff) == [syn.topo.gpu_name(g)]
+    f = ff.findings[[x.kind for x in ff.findings].index("gpu_overheating")]
+    assert f.detected_at - (T0 + 20 * 30) <= 180
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hung_rank_idling_among_spinning_peers_is_not_misplaced(seed: int) -> None:
+    # a job hangs because one rank's process stopped: its GPU idles at 95 W next to
+    # node peers spinning at 150 W for 15 minutes; then the job is gone and the whole
+    # node idles. Its places, idle and spinning, are learned apart: never hot
+    syn = Synth(seed=seed, n_nodes=16)
+    node = np.arange(16, 24)
+    g = int(node[2 + seed])
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if 8 <= i < 38:
+            spin(syn, d, np.setdiff1d(node, [g]), i)
+            idle(syn, d, np.array([g]), i)
+        elif i >= 38:
+            idle(syn, d, np.arange(syn.topo.n_gpus), i)
+    assert overheating(replay_synth(syn, m, n=70)) == []

@@ -1,4 +1,4 @@
-"""A GPU's usual place among its node's idle GPUs: overheating seen while idle.
+"""A GPU's usual place among its node's idle GPUs: overheating seen at rest.
 
 A bad thermal interface multiplies a GPU's die rise over its coolant at any
 power, idle included: at idle that rise is small (70-150 W over a cold
@@ -53,7 +53,12 @@ class IdleSettings:
         settle_s: idle this long before a GPU is judged or its place learned
             (a job's heat leaves the die in a few time constants of a minute).
         persist_s: the excess must hold this long, and over at least 3 scrapes.
-        util_pct: a GPU below this utilisation is idle.
+        util_pct: a GPU below this utilisation is idle ...
+        rest_fraction: ... and so is one drawing less than this fraction of the
+            fleet's busy power whatever its utilisation: GPUs spinning in a hung
+            job's collective read 100 % busy at 2-20 % of their dynamic power,
+            often for the tens of minutes until a watchdog ends the job, and
+            otherwise no place would judge them.
         min_spread_c: the fleet's spread of idle places is taken as at least
             this many degC (robust standard deviation); a GPU with no idle
             place yet is hot only beyond three of them.
@@ -65,6 +70,7 @@ class IdleSettings:
     settle_s: float = 180.0
     persist_s: float = 45.0
     util_pct: float = 10.0
+    rest_fraction: float = 0.35
     min_spread_c: float = 1.0
     tau_s: float = 1200.0
 
@@ -84,28 +90,45 @@ class IdlePlaces:
         self.gpu_node = gpu_node
         self.n_nodes = n_nodes
         n = gpu_node.size
-        self.places = np.full((2, n), np.nan)  # raw, power-corrected
+        self.places = np.full((2, n), np.nan)  # raw, power-corrected; at idle
+        self.spin_places = np.full((2, n), np.nan)  # the same, spinning in a hung job
         self.idle_since = np.full(n, np.nan)
+        self.spin_since = np.full(n, np.nan)
+        self.spinning = np.zeros(n, dtype=bool)  # judged in the spinning state this scrape
         self.hot_since = np.full(n, np.nan)
         self.resid = np.full((2, n), np.nan)
         self.excess = np.full(n, np.nan)
         self.bar_c = settings.hot_c
         self.any_settled = False
 
-    def update(self, temp_level: tuple[F64, F64], idle: B, t_s: float) -> F64:
-        """This scrape's excess of every settled idle GPU over its idle place (NaN
-        where not judged); a GPU with no place yet counts beyond the fleet's spread."""
-        self.idle_since = sustained(self.idle_since, idle & np.isfinite(temp_level[0]), t_s)
-        settled = t_s - self.idle_since >= self.settings.settle_s
-        self.any_settled = bool(settled.any())
+    def update(self, temp_level: tuple[F64, F64], rest: tuple[B, B], t_s: float) -> F64:
+        """This scrape's excess of every settled GPU at rest (``rest``: idle, spinning)
+        over its place in that state (NaN where not judged); a GPU with no place yet
+        counts beyond the fleet's spread.
+
+        Each state has its own places and node levels: a hung job's spinning GPUs
+        draw more than idle ones, and one whose process stopped idles next to
+        them; compared across states either would look misplaced. A GPU with no
+        spinning place yet (hangs are rare) is judged at its idle place.
+        """
+        ok = np.isfinite(temp_level[0])
+        self.idle_since = sustained(self.idle_since, rest[0] & ok, t_s)
+        self.spin_since = sustained(self.spin_since, rest[1] & ok, t_s)
+        idle = t_s - self.idle_since >= self.settings.settle_s
+        self.spinning = t_s - self.spin_since >= self.settings.settle_s
+        self.any_settled = bool(idle.any() or self.spinning.any())
         if not self.any_settled:  # a busy fleet: nothing to judge, no medians
             self.resid[:], self.excess[:] = np.nan, np.nan
             return self.excess
+        spin_places = np.where(np.isfinite(self.spin_places), self.spin_places, self.places)
+        places = np.where(self.spinning, spin_places, self.places)
         for k, values in enumerate(temp_level):
-            self.resid[k] = self._resid(values, settled, self.places[k])
-        known = np.isfinite(self.places[0])
+            self.resid[k] = np.where(self.spinning,
+                                     self._resid(values, self.spinning, spin_places[k]),
+                                     self._resid(values, idle, self.places[k]))
+        known = np.isfinite(places[0])
         placeless = np.isfinite(self.resid[0]) & ~known  # the spread costs fleet medians
-        over = self.resid - np.where(known, self.places, self._spread() if placeless.any() else 0)
+        over = self.resid - np.where(known, places, self._spread() if placeless.any() else 0)
         self.excess = np.fmin(over[0], over[1])
         self.bar_c = self.settings.hot_c
         if (self.excess >= self.bar_c / 2).any():  # the bar matters only then (and costs)
@@ -134,8 +157,11 @@ class IdlePlaces:
             return
         alpha = alpha_for(self.settings.tau_s, dt_s)
         for k in range(2):  # a frozen GPU starts no place either
-            self.places[k] = ewma_update(self.places[k], np.where(frozen, np.nan, self.resid[k]),
+            resid = np.where(frozen, np.nan, self.resid[k])
+            self.places[k] = ewma_update(self.places[k], np.where(self.spinning, np.nan, resid),
                                          alpha)
+            self.spin_places[k] = ewma_update(self.spin_places[k],
+                                              np.where(self.spinning, resid, np.nan), alpha)
 
     def _resid(self, values: F64, settled: B, place: F64) -> F64:
         """Each settled GPU's value over its node's idle level (its peers' less their

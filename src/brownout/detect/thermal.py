@@ -191,7 +191,8 @@ class ThermalDetector(Detector):
         slope = _power_slope(tick, np.where(steady, temp, np.nan), power)
         level = temp - slope * np.nan_to_num(power - nanmedian(power))
         util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
-        busy = (power >= self.busy_fraction * self._busy_w(power, dt)) & ~(util < 50.0)
+        busy_w = self._busy_w(power, dt)
+        busy = (power >= self.busy_fraction * busy_w) & ~(util < 50.0)
         out = self._model_notice(tick)
         out += self.shift_.update(tick, temp, steady)
         if self.shift_.jump_c is not None and len(tick.topology.cooling_domains) == 1:
@@ -206,7 +207,11 @@ class ThermalDetector(Detector):
         node_w, _ = group_median(np.where(busy, power, np.nan), tick.topology.gpu_node,
                                  tick.topology.n_nodes)
         off_load = power < self.off_load_fraction * node_w[tick.topology.gpu_node]
-        self.idle_.update((temp, level), (util < self.idle.util_pct) & ~at_limit, tick.data_t_s)
+        # at rest: idle, or spinning in a hung job's collective (busy by utilisation, at a
+        # fraction of the power of work); each state has its own places
+        idle = util < self.idle.util_pct
+        spin = ~idle & (power < self.idle.rest_fraction * busy_w)
+        self.idle_.update((temp, level), (idle & ~at_limit, spin & ~at_limit), tick.data_t_s)
         out += self._gpus(tick, (temp, level), busy & (steady | throttling),
                           (at_limit, off_load), dt)
         # at the throttle point power is the symptom: a GPU throttled to half its peers'
