@@ -121,6 +121,11 @@ class StragglerDetector(Detector):
         recent_s: a rank's level is its median ratio over this much recent time ...
         min_records: ... and over at least this many records (also the
             persistence in records).
+        first_records: a rank with fewer records than ``min_records`` (new, or
+            just restarted) is judged once it has this many: a rank slow from
+            its first record may have no more (its bar's noise term is wider).
+        agree_k: a longer level counts while the shortest is not this many of
+            its standard errors below it (else it remembers a fault that ended).
         abs_excess: the peers bar: this much slower than the stage peers, and
             at least ``static_excess`` (healthy static heterogeneity) plus
             ``noise_k`` standard errors of the level.
@@ -152,7 +157,8 @@ class StragglerDetector(Detector):
 
     def __init__(self, *, window_s: float = 300.0, keep_records: int = 32,
                  max_records: int = 96,
-                 recent_s: float = 90.0, min_records: int = 7, abs_excess: float = 0.2,
+                 recent_s: float = 90.0, min_records: int = 7, first_records: int = 5,
+                 agree_k: float = 2.0, abs_excess: float = 0.2,
                  static_excess: float = 0.15,
                  self_excess: float = 0.12, min_rel: float = 0.1,
                  node_self_excess: float = 0.1, noise_k: float = 5.0, spread_k: float = 3.0,
@@ -165,6 +171,8 @@ class StragglerDetector(Detector):
         self.max_records = max_records
         self.recent_s = recent_s
         self.min_records = min_records
+        self.first_records = first_records
+        self.agree_k = agree_k
         self.abs_excess = abs_excess
         self.static_excess = static_excess
         self.self_excess = self_excess
@@ -376,7 +384,7 @@ class StragglerDetector(Detector):
         # records behind the baseline (an EWMA remembers about tau_s of them)
         lv["base_n"] = np.minimum(np.maximum(tick.data_t_s - self.base_t_[slots], 0.0),
                                   self.tau_s) / np.maximum(interval, 1e-9)
-        enough = lv["n"] >= self.min_records
+        enough = lv["n"] >= self.first_records
         slow, rel, rise, peers_bar, own_bar, noise, wide = self._scales(lv, base, established,
                                                                         pidx, n_peer)
         fresh = tick.data_t_s <= self._until(lv)  # stale records: no evidence now
@@ -442,14 +450,24 @@ class StragglerDetector(Detector):
     def _scales(self, lv: dict[str, Any], base: F64, established: B, pidx: I64, n_peer: int
                 ) -> tuple[B, F64, F64, F64, F64, F64, F64]:
         """Slow at any window length; (slow, rel, rise, peers bar, own bar, noise term,
-        spread term) of the first length that shows it (the shortest when none)."""
+        spread term) of the first length that shows it (the shortest when none).
+
+        A longer window remembers a fault that has ended: it counts only while the
+        shortest level is still ``min_rel`` above the peers and agrees with it (not
+        ``agree_k`` standard errors of the shortest level below it)."""
         out: list[tuple[B, F64, F64, F64, F64, F64, F64]] = []
-        now = lv["scales"][0][0] - 1.0 >= self.min_rel  # a longer window still remembers
-        for mult, (level, n) in zip(SCALES, lv["scales"], strict=True):  # a fault that ended
+        short = lv["scales"][0][0] - 1.0
+        se_short = np.zeros(pidx.size)
+        for mult, (level, n) in zip(SCALES, lv["scales"], strict=True):
             peers_bar, own_bar, noise, wide = self._bars(lv, n, base, pidx, n_peer)
             rel = level - 1.0
+            if mult == SCALES[0]:
+                se_short = noise / self.noise_k
+            need = self.first_records if mult == SCALES[0] else mult * self.min_records
+            now = (mult == SCALES[0]) | (
+                (short >= self.min_rel) & (short >= rel - self.agree_k * se_short))
             rise = np.where(established, level / np.where(established, base, 1.0) - 1.0, 0.0)
-            slow = (n >= mult * self.min_records) & (now | (mult == SCALES[0])) & (
+            slow = (n >= need) & now & (
                 (rel >= peers_bar) | ((rise >= own_bar) & (rel >= self.min_rel)))
             out.append((slow, rel, rise, peers_bar, own_bar, noise, wide))
         pick = np.zeros(pidx.size, dtype=np.int64)
