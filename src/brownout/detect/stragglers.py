@@ -511,7 +511,10 @@ class StragglerDetector(Detector):
         CUSUM of its records' rise over its own baseline, beyond ``self_excess``,
         passes ``cusum_k`` noise standard deviations,
         over a run of at least ``first_records`` records whose median is ``min_rel``
-        above the peers and ``self_excess`` above the baseline."""
+        above the peers and ``self_excess`` (and three of its standard errors)
+        above the baseline: the median, robust to hiccups, confirms the sum. Only
+        for ranks with a full tail of records since their last restart: the noise
+        of the few records after a restart is no measure."""
         sigma = group_median(lv["noise"], pidx, n_peer)[0][pidx]
         allowance = np.full(pidx.size, np.log1p(self.self_excess))
         score, level, n = cusum_rise(lv["tail"], np.where(established, base, np.nan), sigma,
@@ -519,8 +522,10 @@ class StragglerDetector(Detector):
         lv["evidence"] = score  # a baseline is not learnt while evidence builds up
         rel = level - 1.0
         rise = np.where(established, level / np.where(established, base, 1.0) - 1.0, 0.0)
-        slow = established & (score >= 1.0) & (n >= self.first_records) & (
-            rel >= self.min_rel) & (rise >= self.self_excess)
+        se = 1.25 * sigma / np.sqrt(np.maximum(n, 1))  # the run's median confirms it
+        full = np.isfinite(lv["tail"]).all(axis=1)  # else its noise is of too few records
+        slow = established & full & (score >= 1.0) & (n >= self.first_records) & (
+            rel >= self.min_rel) & (rise >= np.maximum(self.self_excess, 3.0 * se))
         own = np.full(pidx.size, self.self_excess)
         return slow, rel, rise, short[3], own, short[5], short[6]
 
