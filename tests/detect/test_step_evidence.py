@@ -18,8 +18,9 @@ ALLOW = float(np.log(1.12))
 
 def run_cusum(ratios: np.ndarray) -> tuple[float, float, int]:
     r = ratios[None, :]
-    s, level, n = cusum_rise(r, np.ones(1), np.full(1, SIGMA), np.full(1, ALLOW), bar_k=7.0,
-                             clip_k=2.0, cap_k=1.25)
+    s, level, n, most = cusum_rise(r, np.ones(1), np.full(1, SIGMA), np.full(1, ALLOW),
+                                   bar_k=7.0, clip_k=2.0, cap_k=1.25)
+    assert 0.0 <= most[0] <= 1.0
     return float(s[0]), float(level[0]), int(n[0])
 
 

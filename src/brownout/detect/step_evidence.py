@@ -47,7 +47,7 @@ def last_records(key: I64, ts: F64, values: F64, keys: I64, width: int) -> F64:
 
 
 def cusum_rise(ratios: F64, base: F64, sigma: F64, allowance: F64, *, bar_k: float,
-               clip_k: float, cap_k: float) -> tuple[F64, F64, I64]:
+               clip_k: float, cap_k: float) -> tuple[F64, F64, I64, F64]:
     """One-sided CUSUM of each row's log rise over ``base``, in noise units.
 
     Args:
@@ -60,7 +60,9 @@ def cusum_rise(ratios: F64, base: F64, sigma: F64, allowance: F64, *, bar_k: flo
 
     Returns:
         (sum over its bar, per rank; the median ratio over the records of the
-        current run (since the sum was last zero), NaN when none; their number).
+        current run (since the sum was last zero), NaN when none; their number;
+        the fraction of them above half the allowance: a slowdown slows most
+        records, a cluster of heavy-tailed hiccups a few).
     """
     nr, width = ratios.shape
     sig = np.maximum(sigma, 1e-6)
@@ -78,4 +80,5 @@ def cusum_rise(ratios: F64, base: F64, sigma: F64, allowance: F64, *, bar_k: flo
     in_run = (cols[None, :] >= run_from[:, None]) & np.isfinite(ratios)
     rows = np.broadcast_to(np.arange(nr)[:, None], ratios.shape)
     level, n = group_median(np.where(in_run, ratios, np.nan).ravel(), rows.ravel(), nr)
-    return s / (bar_k * sig), level, n
+    above = in_run & (np.log(ratios / base[:, None]) > 0.5 * allowance[:, None])
+    return s / (bar_k * sig), level, n, above.sum(axis=1) / np.maximum(n, 1)

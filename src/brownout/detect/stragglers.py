@@ -10,8 +10,12 @@ rank's *level* is the median of that ratio over its recent records (the last
 data-dependent imbalance that moves the slowest rank from step to step does
 not count, while a rank that stays slow does. Noisy jobs also get levels
 over 2x and 4x as many records (``SCALES``), which count only while the
-shortest level is still ``min_rel`` above the peers (a long window
-remembers a fault that has ended).
+shortest level is still ``min_rel`` above the peers and every shorter
+level agrees (a long window remembers a fault that has ended). A rank with
+an established baseline is also slow on evidence accumulated over records
+(a CUSUM of its rise over that baseline, :mod:`brownout.detect.step_evidence`):
+mild slowdowns on noisy small stages need more records than a short level
+has, and fewer than a long one.
 
 A rank is slow when its level passes one of two bars, each widened by the
 noise of the level (robust, from the records themselves) and by the healthy
@@ -512,12 +516,13 @@ class StragglerDetector(Detector):
         passes ``cusum_k`` noise standard deviations,
         over a run of at least ``first_records`` records whose median is ``min_rel``
         above the peers and ``self_excess`` (and three of its standard errors)
-        above the baseline: the median, robust to hiccups, confirms the sum. Only
+        above the baseline, two thirds of them above half the allowance: the
+        median and the count, robust to hiccups, confirm the sum. Only
         for ranks with a full tail of records since their last restart: the noise
         of the few records after a restart is no measure."""
         sigma = group_median(lv["noise"], pidx, n_peer)[0][pidx]
         allowance = np.full(pidx.size, np.log1p(self.self_excess))
-        score, level, n = cusum_rise(lv["tail"], np.where(established, base, np.nan), sigma,
+        score, level, n, most = cusum_rise(lv["tail"], np.where(established, base, np.nan), sigma,
                                      allowance, bar_k=self.cusum_k, clip_k=2.0, cap_k=1.25)
         lv["evidence"] = score  # a baseline is not learnt while evidence builds up
         rel = level - 1.0
@@ -525,7 +530,8 @@ class StragglerDetector(Detector):
         se = 1.25 * sigma / np.sqrt(np.maximum(n, 1))  # the run's median confirms it
         full = np.isfinite(lv["tail"]).all(axis=1)  # else its noise is of too few records
         slow = established & full & (score >= 1.0) & (n >= self.first_records) & (
-            rel >= self.min_rel) & (rise >= np.maximum(self.self_excess, 3.0 * se))
+            rel >= self.min_rel) & (rise >= np.maximum(self.self_excess, 3.0 * se)) & (
+            most >= 2.0 / 3.0)
         own = np.full(pidx.size, self.self_excess)
         return slow, rel, rise, short[3], own, short[5], short[6]
 
@@ -565,7 +571,7 @@ class StragglerDetector(Detector):
         out: dict[int, tuple[float, float, int]] = {}
         pending: set[int] = set()
         n_ready = np.bincount(gidx, lv["ready"], ng)
-        n_slow = np.bincount(gidx, lv["slow"], ng)
+        n_slow = np.bincount(gidx, lv["slow"] | (lv["evidence"] >= 0.5), ng)  # or turning
         first = np.full(ng, np.inf)
         np.minimum.at(first, gidx, np.where(lv["ready"], lv["since"], np.inf))
         known = np.bincount(gidx, enough, ng) >= 2
