@@ -25,6 +25,7 @@ from brownout.detect.robust import group_median
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
 
 
 def last_records(key: I64, ts: F64, values: F64, keys: I64, width: int) -> F64:
@@ -82,3 +83,28 @@ def cusum_rise(ratios: F64, base: F64, sigma: F64, allowance: F64, *, bar_k: flo
     level, n = group_median(np.where(in_run, ratios, np.nan).ravel(), rows.ravel(), nr)
     above = in_run & (np.log(ratios / base[:, None]) > 0.5 * allowance[:, None])
     return s / (bar_k * sig), level, n, above.sum(axis=1) / np.maximum(n, 1)
+
+
+def sequential_slow(tail: F64, base: F64, sigma: F64, *, self_excess: float, min_rel: float,
+                    first_records: int, bar_k: float) -> tuple[B, F64, F64, F64]:
+    """Ranks slow by accumulated evidence: (slow, rel to peers, rise over the
+    baseline, the CUSUM over its bar) per rank.
+
+    The CUSUM of the rise over ``base`` (NaN: none yet) beyond ``self_excess``
+    passes ``bar_k`` noise standard deviations, over a run of at least
+    ``first_records`` records whose median is ``min_rel`` above the peers and
+    ``self_excess`` (and three of its standard errors) above the baseline, two
+    thirds of them above half the allowance: the median and the count, robust
+    to hiccups, confirm the sum. Only for ranks with a full ``tail`` of records
+    since their last restart: the noise of a few records is no measure.
+    """
+    allowance = np.full(base.size, np.log1p(self_excess))
+    score, level, n, most = cusum_rise(tail, base, sigma, allowance, bar_k=bar_k, clip_k=2.0,
+                                       cap_k=1.25)
+    rel = level - 1.0
+    rise = np.nan_to_num(level / base - 1.0)
+    se = 1.25 * sigma / np.sqrt(np.maximum(n, 1))
+    full = np.isfinite(tail).all(axis=1) & np.isfinite(base)
+    slow = full & (score >= 1.0) & (n >= first_records) & (rel >= min_rel) & (
+        rise >= np.maximum(self_excess, 3.0 * se)) & (most >= 2.0 / 3.0)
+    return slow, rel, rise, score

@@ -89,8 +89,8 @@ from brownout.detect.robust import (
     sustained,
 )
 from brownout.detect.stage_rise import StageRises, per_rank
-from brownout.detect.step_evidence import cusum_rise, last_records
-from brownout.detect.step_levels import epochs, peer_ratio, recent_window
+from brownout.detect.step_evidence import last_records, sequential_slow
+from brownout.detect.step_levels import epochs, peer_ratio, recent_window, stage_noise
 from brownout.detect.straggler_findings import (
     Words,
     blind_gpu,
@@ -298,7 +298,7 @@ class StragglerDetector(Detector):
             wide = ok & recent_window(key, b["ts"], t_s, self.recent_s, mult * self.min_records)
             widx = np.searchsorted(ranks, rk[wide])
             scales.append(group_median(ratio[wide], widx, nr))
-        noise = self._noise(rk, ratio, ok, (job << 32) + stage + 1, ranks)
+        noise = stage_noise(rk, ratio, ok, (job << 32) + stage + 1, ranks)
         last = np.zeros(nr, dtype=np.int64)
         last[ridx] = np.flatnonzero(use)  # time order: the latest record wins
         first_ts = np.full(nr, np.inf)
@@ -317,19 +317,6 @@ class StragglerDetector(Detector):
                 "stage": stage[last], "node": node[last], "gpu": gpu[last],
                 "stages": self.stages_.levels(t_s, b["ts"], b["compute_s"], inst=inst, stage=stage,
                                                ok=ok)}
-
-    @staticmethod
-    def _noise(rk: I64, ratio: F64, ok: B, peer: I64, ranks: I64) -> F64:
-        """Per rank of ``ranks``: the robust record-to-record noise of its stage's ratios
-        around each rank's own median, over the whole buffer (many records)."""
-        keys, kidx = np.unique(rk[ok], return_inverse=True)
-        med = group_median(ratio[ok], kidx, keys.size)[0]
-        dev = np.abs(ratio[ok] / med[kidx] - 1.0)
-        groups, gidx = np.unique(peer[ok], return_inverse=True)
-        noise = MAD_TO_SD * group_median(dev, gidx, groups.size)[0]
-        first = np.zeros(keys.size, dtype=np.int64)
-        first[kidx] = gidx
-        return np.asarray(noise[first][np.searchsorted(keys, ranks)])
 
     def _slow_keys(self) -> I64:
         """Rank keys flagged slow at the last judgment (no reference for their peers)."""
@@ -511,29 +498,13 @@ class StragglerDetector(Detector):
     def _sequential(self, lv: dict[str, Any], base: F64, established: B, pidx: I64,
                     n_peer: int, *, short: tuple[B, F64, F64, F64, F64, F64, F64]
                     ) -> tuple[B, F64, F64, F64, F64, F64, F64]:
-        """Slow by accumulated evidence (:mod:`brownout.detect.step_evidence`): the
-        CUSUM of its records' rise over its own baseline, beyond ``self_excess``,
-        passes ``cusum_k`` noise standard deviations,
-        over a run of at least ``first_records`` records whose median is ``min_rel``
-        above the peers and ``self_excess`` (and three of its standard errors)
-        above the baseline, two thirds of them above half the allowance: the
-        median and the count, robust to hiccups, confirm the sum. Only
-        for ranks with a full tail of records since their last restart: the noise
-        of the few records after a restart is no measure."""
+        """Slow by evidence accumulated over records (:func:`sequential_slow`, noise
+        of the stage); a baseline is not learnt while that evidence builds up."""
         sigma = group_median(lv["noise"], pidx, n_peer)[0][pidx]
-        allowance = np.full(pidx.size, np.log1p(self.self_excess))
-        score, level, n, most = cusum_rise(lv["tail"], np.where(established, base, np.nan), sigma,
-                                     allowance, bar_k=self.cusum_k, clip_k=2.0, cap_k=1.25)
-        lv["evidence"] = score  # a baseline is not learnt while evidence builds up
-        rel = level - 1.0
-        rise = np.where(established, level / np.where(established, base, 1.0) - 1.0, 0.0)
-        se = 1.25 * sigma / np.sqrt(np.maximum(n, 1))  # the run's median confirms it
-        full = np.isfinite(lv["tail"]).all(axis=1)  # else its noise is of too few records
-        slow = established & full & (score >= 1.0) & (n >= self.first_records) & (
-            rel >= self.min_rel) & (rise >= np.maximum(self.self_excess, 3.0 * se)) & (
-            most >= 2.0 / 3.0)
-        own = np.full(pidx.size, self.self_excess)
-        return slow, rel, rise, short[3], own, short[5], short[6]
+        slow, rel, rise, lv["evidence"] = sequential_slow(
+            lv["tail"], np.where(established, base, np.nan), sigma, self_excess=self.self_excess,
+            min_rel=self.min_rel, first_records=self.first_records, bar_k=self.cusum_k)
+        return slow, rel, rise, short[3], np.full(pidx.size, self.self_excess), short[5], short[6]
 
     def _learn(self, base: F64, level: F64, dt: float, *, established: B, frozen: B,
                learn_s: F64) -> F64:
