@@ -415,18 +415,20 @@ class StragglerDetector(Detector):
         host = self._hosts(tick, lv, (enough | by_stage) & fresh, (noise, wide), rise=rise,
                            established=established | by_stage)
         on_host = np.isin(lv["node"], np.fromiter(set(host) | lv["pending"], np.int64))
-        self._reseed(slots, pidx, n_peer, (np.isfinite(since) & ~known) | on_host,
+        self._reseed(slots, pidx, lv["members"], (np.isfinite(since) & ~known) | on_host,
                      t_s=tick.data_t_s, learn_s=learn_s)
         lone = self.one_node_.update(tick.data_t_s, dt, self.buf_, lv["ok"])
         return self._localise(tick, lv, ready | by_stage, host) + self._one_node(tick, lone, host)
 
-    def _reseed(self, slots: I64, pidx: I64, n_peer: int, flagged: B, *, t_s: float,
+    def _reseed(self, slots: I64, pidx: I64, members: I64, flagged: B, *, t_s: float,
                 learn_s: F64) -> None:
         """Ranks just flagged slow were their stage peers' reference until now, and the
-        ranks of a slow host still are: a peer's baseline still young (learnt in the
-        last two ``learn_s``) learnt a reference they pulled (half a stage slow from
-        the start makes its healthy half look fast) and starts afresh."""
-        hit = np.bincount(pidx, flagged, n_peer)[pidx] > 0
+        ranks of a slow host still are: when they are a third of the stage or more
+        (a median of the others moves with them), a peer's baseline still young
+        (learnt in the last two ``learn_s``) learnt a reference they pulled (half a
+        stage slow from the start makes its healthy half look fast): it starts afresh."""
+        n_peer = int(pidx.max()) + 1
+        hit = 3 * np.bincount(pidx, flagged, n_peer)[pidx] >= members
         young = hit & ~np.isfinite(self.since_[slots]) & (t_s - self.base_t_[slots] < 2 * learn_s)
         if young.any():
             self.base_[slots[young]] = np.nan
