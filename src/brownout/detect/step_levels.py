@@ -12,12 +12,15 @@ Pure, vectorised helpers of the straggler detector:
   ``min_records`` (so that 50-ms steps and 3-minute steps both give a level
   made of enough records and enough seconds).
 - :func:`epochs`: restart count per record (the step number goes back).
+- :func:`stage_noise`: the record-to-record noise of each stage's ratios.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
+from brownout.detect.robust import MAD_TO_SD, group_median
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -129,3 +132,17 @@ def epochs(key: I64, step: I64, last_step: dict[int, tuple[int, int]]) -> I64:
     for i in last:
         last_step[int(k[i])] = (int(s[i]), int(ep[i]))
     return out
+
+
+def stage_noise(rk: I64, ratio: F64, ok: B, peer: I64, ranks: I64) -> F64:
+    """Per rank of ``ranks`` (sorted keys of ``rk``): the robust record-to-record noise
+    of its stage's (``peer``) ratios around each rank's own median, over the records
+    ``ok`` (the whole buffer: many records)."""
+    keys, kidx = np.unique(rk[ok], return_inverse=True)
+    med = group_median(ratio[ok], kidx, keys.size)[0]
+    dev = np.abs(ratio[ok] / med[kidx] - 1.0)
+    groups, gidx = np.unique(peer[ok], return_inverse=True)
+    noise = MAD_TO_SD * group_median(dev, gidx, groups.size)[0]
+    first = np.zeros(keys.size, dtype=np.int64)
+    first[kidx] = gidx
+    return np.asarray(noise[first][np.searchsorted(keys, ranks)])

@@ -10,8 +10,12 @@ rank's *level* is the median of that ratio over its recent records (the last
 data-dependent imbalance that moves the slowest rank from step to step does
 not count, while a rank that stays slow does. Noisy jobs also get levels
 over 2x and 4x as many records (``SCALES``), which count only while the
-shortest level is still ``min_rel`` above the peers (a long window
-remembers a fault that has ended).
+shortest level is still ``min_rel`` above the peers and every shorter
+level agrees (a long window remembers a fault that has ended). A rank with
+an established baseline is also slow on evidence accumulated over records
+(a CUSUM of its rise over that baseline, :mod:`brownout.detect.step_evidence`):
+mild slowdowns on noisy small stages need more records than a short level
+has, and fewer than a long one.
 
 A rank is slow when its level passes one of two bars, each widened by the
 noise of the level (robust, from the records themselves) and by the healthy
@@ -85,7 +89,8 @@ from brownout.detect.robust import (
     sustained,
 )
 from brownout.detect.stage_rise import StageRises, per_rank
-from brownout.detect.step_levels import epochs, peer_ratio, recent_window
+from brownout.detect.step_evidence import last_records, sequential_slow
+from brownout.detect.step_levels import epochs, peer_ratio, recent_window, stage_noise
 from brownout.detect.straggler_findings import (
     Words,
     blind_gpu,
@@ -121,6 +126,14 @@ class StragglerDetector(Detector):
         recent_s: a rank's level is its median ratio over this much recent time ...
         min_records: ... and over at least this many records (also the
             persistence in records).
+        first_records: a rank with fewer records than ``min_records`` (new, or
+            just restarted) is judged once it has this many: a rank slow from
+            its first record may have no more (its bar's noise term is wider).
+        agree_k: a longer level counts while the shortest is not this many of
+            its standard errors below it (else it remembers a fault that ended).
+        cusum_k: a rank is also slow once the CUSUM of its records' rise over
+            its own baseline (beyond ``self_excess``) passes this many noise
+            standard deviations (evidence accumulated over records).
         abs_excess: the peers bar: this much slower than the stage peers, and
             at least ``static_excess`` (healthy static heterogeneity) plus
             ``noise_k`` standard errors of the level.
@@ -152,7 +165,8 @@ class StragglerDetector(Detector):
 
     def __init__(self, *, window_s: float = 300.0, keep_records: int = 32,
                  max_records: int = 96,
-                 recent_s: float = 90.0, min_records: int = 7, abs_excess: float = 0.2,
+                 recent_s: float = 90.0, min_records: int = 7, first_records: int = 5,
+                 agree_k: float = 2.0, cusum_k: float = 7.0, abs_excess: float = 0.2,
                  static_excess: float = 0.15,
                  self_excess: float = 0.12, min_rel: float = 0.1,
                  node_self_excess: float = 0.1, noise_k: float = 5.0, spread_k: float = 3.0,
@@ -165,6 +179,9 @@ class StragglerDetector(Detector):
         self.max_records = max_records
         self.recent_s = recent_s
         self.min_records = min_records
+        self.first_records = first_records
+        self.agree_k = agree_k
+        self.cusum_k = cusum_k
         self.abs_excess = abs_excess
         self.static_excess = static_excess
         self.self_excess = self_excess
@@ -195,6 +212,7 @@ class StragglerDetector(Detector):
         self.last_slow_ = np.zeros(0)
         self.ready_ = np.zeros(0, dtype=bool)
         self.node_since_: dict[tuple[int, int], float] = {}
+        self.host_seen_: dict[int, float] = {}  # node -> data time it was last a slow host
         self.stages_ = StageRises(recent_s=self.recent_s, min_records=self.min_records,
                                   self_excess=self.self_excess, noise_k=self.noise_k,
                                   base_min_s=self.base_min_s, tau_s=self.tau_s)
@@ -280,7 +298,7 @@ class StragglerDetector(Detector):
             wide = ok & recent_window(key, b["ts"], t_s, self.recent_s, mult * self.min_records)
             widx = np.searchsorted(ranks, rk[wide])
             scales.append(group_median(ratio[wide], widx, nr))
-        noise = self._noise(rk, ratio, ok, (job << 32) + stage + 1, ranks)
+        noise = stage_noise(rk, ratio, ok, (job << 32) + stage + 1, ranks)
         last = np.zeros(nr, dtype=np.int64)
         last[ridx] = np.flatnonzero(use)  # time order: the latest record wins
         first_ts = np.full(nr, np.inf)
@@ -290,7 +308,8 @@ class StragglerDetector(Detector):
         pk, members = np.unique(peer[one], return_counts=True)
         self.node_ranks_ = np.bincount(node[one][node[one] >= 0], minlength=self.n_nodes_)
         return {"t_s": t_s, "ok": ok, "rkey": ranks, "level": level, "n": n, "noise": noise,
-                "scales": scales,
+                "scales": scales, "tail": last_records(rk[ok], b["ts"][ok], ratio[ok], ranks,
+                                                       SCALES[-1] * self.min_records),
                 "members": members[np.searchsorted(pk, peer[last])],
                 "holds": np.bincount(ridx, holds[use], nr) / np.maximum(n, 1),
                 "span_s": t_s - first_ts, "last_ts": b["ts"][last],
@@ -298,19 +317,6 @@ class StragglerDetector(Detector):
                 "stage": stage[last], "node": node[last], "gpu": gpu[last],
                 "stages": self.stages_.levels(t_s, b["ts"], b["compute_s"], inst=inst, stage=stage,
                                                ok=ok)}
-
-    @staticmethod
-    def _noise(rk: I64, ratio: F64, ok: B, peer: I64, ranks: I64) -> F64:
-        """Per rank of ``ranks``: the robust record-to-record noise of its stage's ratios
-        around each rank's own median, over the whole buffer (many records)."""
-        keys, kidx = np.unique(rk[ok], return_inverse=True)
-        med = group_median(ratio[ok], kidx, keys.size)[0]
-        dev = np.abs(ratio[ok] / med[kidx] - 1.0)
-        groups, gidx = np.unique(peer[ok], return_inverse=True)
-        noise = MAD_TO_SD * group_median(dev, gidx, groups.size)[0]
-        first = np.zeros(keys.size, dtype=np.int64)
-        first[kidx] = gidx
-        return np.asarray(noise[first][np.searchsorted(keys, ranks)])
 
     def _slow_keys(self) -> I64:
         """Rank keys flagged slow at the last judgment (no reference for their peers)."""
@@ -376,7 +382,7 @@ class StragglerDetector(Detector):
         # records behind the baseline (an EWMA remembers about tau_s of them)
         lv["base_n"] = np.minimum(np.maximum(tick.data_t_s - self.base_t_[slots], 0.0),
                                   self.tau_s) / np.maximum(interval, 1e-9)
-        enough = lv["n"] >= self.min_records
+        enough = lv["n"] >= self.first_records
         slow, rel, rise, peers_bar, own_bar, noise, wide = self._scales(lv, base, established,
                                                                         pidx, n_peer)
         fresh = tick.data_t_s <= self._until(lv)  # stale records: no evidence now
@@ -394,7 +400,8 @@ class StragglerDetector(Detector):
         # its reference was a slow peer (not yet flagged): nothing to learn from
         self.base_[slots] = self._learn(base, np.where(plausible, lv["level"], np.nan), dt,
                                         established=established, learn_s=learn_s,
-                                        frozen=slow | (first >= 0.75 * own_bar))
+                                        frozen=slow | (first >= 0.75 * own_bar)
+                                        | (lv["evidence"] >= 0.25))
         self.base_t_[slots] = np.where(np.isfinite(base), self.base_t_[slots], tick.data_t_s)
         bar = np.where(rel >= peers_bar, peers_bar, own_bar)
         risen = per_rank(lv, self.stages_.risen(tick.data_t_s, lv["stages"], dt))
@@ -407,8 +414,25 @@ class StragglerDetector(Detector):
                   by_stage=by_stage, ready=ready | by_stage, slow=slow | rising)
         host = self._hosts(tick, lv, (enough | by_stage) & fresh, (noise, wide), rise=rise,
                            established=established | by_stage)
+        on_host = np.isin(lv["node"], np.fromiter(set(host) | lv["pending"], np.int64))
+        self._reseed(slots, pidx, lv["members"], (np.isfinite(since) & ~known) | on_host,
+                     t_s=tick.data_t_s, learn_s=learn_s)
         lone = self.one_node_.update(tick.data_t_s, dt, self.buf_, lv["ok"])
         return self._localise(tick, lv, ready | by_stage, host) + self._one_node(tick, lone, host)
+
+    def _reseed(self, slots: I64, pidx: I64, members: I64, flagged: B, *, t_s: float,
+                learn_s: F64) -> None:
+        """Ranks just flagged slow were their stage peers' reference until now, and the
+        ranks of a slow host still are: when they are a third of the stage or more
+        (a median of the others moves with them), a peer's baseline still young
+        (learnt in the last two ``learn_s``) learnt a reference they pulled (half a
+        stage slow from the start makes its healthy half look fast): it starts afresh."""
+        n_peer = int(pidx.max()) + 1
+        hit = 3 * np.bincount(pidx, flagged, n_peer)[pidx] >= members
+        young = hit & ~np.isfinite(self.since_[slots]) & (t_s - self.base_t_[slots] < 2 * learn_s)
+        if young.any():
+            self.base_[slots[young]] = np.nan
+            self.base_t_[slots[young]] = t_s
 
     def _until(self, lv: dict[str, Any]) -> F64:
         """Per rank: the data time until which its latest record is current evidence
@@ -442,21 +466,47 @@ class StragglerDetector(Detector):
     def _scales(self, lv: dict[str, Any], base: F64, established: B, pidx: I64, n_peer: int
                 ) -> tuple[B, F64, F64, F64, F64, F64, F64]:
         """Slow at any window length; (slow, rel, rise, peers bar, own bar, noise term,
-        spread term) of the first length that shows it (the shortest when none)."""
+        spread term) of the first length that shows it (the shortest when none).
+
+        A longer window remembers a fault that has ended: it counts only while the
+        shortest level is still ``min_rel`` above the peers and every shorter level
+        agrees with it (is not ``agree_k`` of its standard errors below it: the
+        newer records are as slow as the whole window). So does the evidence
+        accumulated over records (:meth:`_sequential`, checked last), with the shortest."""
         out: list[tuple[B, F64, F64, F64, F64, F64, F64]] = []
-        now = lv["scales"][0][0] - 1.0 >= self.min_rel  # a longer window still remembers
-        for mult, (level, n) in zip(SCALES, lv["scales"], strict=True):  # a fault that ended
+        short = lv["scales"][0][0] - 1.0
+        shorter: list[tuple[F64, F64]] = []  # (rel, its standard error) of shorter windows
+        for mult, (level, n) in zip(SCALES, lv["scales"], strict=True):
             peers_bar, own_bar, noise, wide = self._bars(lv, n, base, pidx, n_peer)
             rel = level - 1.0
+            need = self.first_records if mult == SCALES[0] else mult * self.min_records
+            now = (short >= self.min_rel) | (mult == SCALES[0])
+            for r, se in shorter:
+                now &= r >= rel - self.agree_k * se
+            shorter.append((rel, noise / self.noise_k))
             rise = np.where(established, level / np.where(established, base, 1.0) - 1.0, 0.0)
-            slow = (n >= mult * self.min_records) & (now | (mult == SCALES[0])) & (
+            slow = (n >= need) & now & (
                 (rel >= peers_bar) | ((rise >= own_bar) & (rel >= self.min_rel)))
             out.append((slow, rel, rise, peers_bar, own_bar, noise, wide))
+        seq = self._sequential(lv, base, established, pidx, n_peer, short=out[0])
+        now = (short >= self.min_rel) & (short >= seq[1] - self.agree_k * shorter[0][1])
+        out.append((seq[0] & now, *seq[1:]))
         pick = np.zeros(pidx.size, dtype=np.int64)
         for k in range(len(out) - 1, -1, -1):
             pick = np.where(out[k][0], k, pick)
         rows = np.arange(pidx.size)
         return tuple(np.stack([o[i] for o in out])[pick, rows] for i in range(7))  # type: ignore[return-value]
+
+    def _sequential(self, lv: dict[str, Any], base: F64, established: B, pidx: I64,
+                    n_peer: int, *, short: tuple[B, F64, F64, F64, F64, F64, F64]
+                    ) -> tuple[B, F64, F64, F64, F64, F64, F64]:
+        """Slow by evidence accumulated over records (:func:`sequential_slow`, noise
+        of the stage); a baseline is not learnt while that evidence builds up."""
+        sigma = group_median(lv["noise"], pidx, n_peer)[0][pidx]
+        slow, rel, rise, lv["evidence"] = sequential_slow(
+            lv["tail"], np.where(established, base, np.nan), sigma, self_excess=self.self_excess,
+            min_rel=self.min_rel, first_records=self.first_records, bar_k=self.cusum_k)
+        return slow, rel, rise, short[3], np.full(pidx.size, self.self_excess), short[5], short[6]
 
     def _learn(self, base: F64, level: F64, dt: float, *, established: B, frozen: B,
                learn_s: F64) -> F64:
@@ -494,7 +544,7 @@ class StragglerDetector(Detector):
         out: dict[int, tuple[float, float, int]] = {}
         pending: set[int] = set()
         n_ready = np.bincount(gidx, lv["ready"], ng)
-        n_slow = np.bincount(gidx, lv["slow"], ng)
+        n_slow = np.bincount(gidx, lv["slow"] | (lv["evidence"] >= 0.5), ng)  # or turning
         first = np.full(ng, np.inf)
         np.minimum.at(first, gidx, np.where(lv["ready"], lv["since"], np.inf))
         known = np.bincount(gidx, enough, ng) >= 2
@@ -548,10 +598,15 @@ class StragglerDetector(Detector):
                            gpus=sorted({int(g) for g in slow_gpu[slow_node == n]})),
                 float(node_until[n])) for n in sorted(host)]
         seen = self.causes_.seen
+        self.host_seen_.update(dict.fromkeys(host, tick.data_t_s))
+        record_s = lv["span_s"] / np.maximum(lv["n"], 1)
         for i in (int(k) for k in np.flatnonzero(ready)):
             n = int(node[i])
             if n in host or n in lv["pending"]:
                 continue
+            if tick.data_t_s - self.host_seen_.get(n, -np.inf) < (
+                    SCALES[-1] * self.min_records * record_s[i]):
+                continue  # its longest level still holds its host's slow records: no GPU
             if per_node[n] == 1:
                 out.append((single_rank_node(self.words_, topo, lv, i), float(until[i])))
                 continue
