@@ -40,9 +40,9 @@ Confidence grows with the margin over the bar and with the records seen.
 Localisation (spec/findings.md taxonomy; the findings' words and evidence are
 :mod:`brownout.detect.straggler_findings`):
 
-- most of a node's ranks slow together (what more than half of them reach
-  passes the bars; the self bar is ``node_self_excess``, lower, as several
-  ranks agree) -> ``host_straggler`` at the node;
+- most of a node's ranks slow together (:mod:`brownout.detect.slow_hosts`; what
+  more than half of them reach passes the bars; the self bar is
+  ``node_self_excess``, lower, as several ranks agree) -> ``host_straggler`` at the node;
 - a node with a single rank -> ``host_straggler`` at the node, the evidence
   saying that GPU and host cannot be told apart from steps;
 - a lone slow rank of a multi-rank node without GPU telemetry ->
@@ -85,9 +85,9 @@ from brownout.detect.robust import (
     alpha_for,
     ewma_update,
     group_median,
-    kth_largest,
     sustained,
 )
+from brownout.detect.slow_hosts import SlowHosts
 from brownout.detect.stage_rise import StageRises, per_rank
 from brownout.detect.step_evidence import last_records, sequential_slow
 from brownout.detect.step_levels import epochs, peer_ratio, recent_window, stage_noise
@@ -211,7 +211,9 @@ class StragglerDetector(Detector):
         self.since_ = np.zeros(0)
         self.last_slow_ = np.zeros(0)
         self.ready_ = np.zeros(0, dtype=bool)
-        self.node_since_: dict[tuple[int, int], float] = {}
+        self.hosts_ = SlowHosts(abs_excess=self.abs_excess, node_self_excess=self.node_self_excess,
+                                min_rel=self.min_rel, node_fraction=self.node_fraction,
+                                persist_s=self.persist_s)
         self.host_seen_: dict[int, float] = {}  # node -> data time it was last a slow host
         self.stages_ = StageRises(recent_s=self.recent_s, min_records=self.min_records,
                                   self_excess=self.self_excess, noise_k=self.noise_k,
@@ -412,8 +414,8 @@ class StragglerDetector(Detector):
         lv.update(rel=rel, rise=rise, since=np.where(by_stage, risen[0], since),
                   bar=np.where(by_stage, self.self_excess, bar), established=established,
                   by_stage=by_stage, ready=ready | by_stage, slow=slow | rising)
-        host = self._hosts(tick, lv, (enough | by_stage) & fresh, (noise, wide), rise=rise,
-                           established=established | by_stage)
+        host = self.hosts_.judge(tick.data_t_s, lv, self.node_ranks_, (enough | by_stage) & fresh,
+                                 (noise, wide), rise=rise, established=established | by_stage)
         on_host = np.isin(lv["node"], np.fromiter(set(host) | lv["pending"], np.int64))
         self._reseed(slots, pidx, lv["members"], (np.isfinite(since) & ~known) | on_host,
                      t_s=tick.data_t_s, learn_s=learn_s)
@@ -518,55 +520,6 @@ class StragglerDetector(Detector):
         fast = np.where(np.isfinite(level), fast, base)
         slow = ewma_update(base, level, alpha_for(self.tau_s, dt), frozen=frozen)
         return np.where(established, slow, fast)
-
-    def _hosts(self, tick: Tick, lv: dict[str, Any], enough: B, widen: tuple[F64, F64], *,
-               rise: F64, established: B) -> dict[int, tuple[float, float, int]]:
-        """Nodes most of whose ranks are slow together: node -> (since, excess, slow ranks).
-
-        ``widen`` is each rank's (noise term, spread term); a node's ranks
-        taken together are less noisy by the square root of their count.
-        """
-        node, rel = lv["node"], lv["rel"]
-        gkey = (lv["job"] << 32) + node
-        groups, gidx = np.unique(gkey, return_inverse=True)
-        ng = groups.size
-        count = np.maximum(np.bincount(gidx, minlength=ng),
-                           self.node_ranks_[(groups & 0xFFFFFFFF).astype(np.int64)])
-        most = count // 2 + 1  # the node's level: what more than half of its ranks pass
-        node_rel = kth_largest(np.where(enough | lv["ready"], rel, -np.inf), gidx, most)
-        node_rise = kth_largest(np.where(established & enough, rise, -np.inf), gidx, most)
-        extra = group_median(widen[0], gidx, ng)[0] / np.sqrt(np.maximum(count, 1))
-        bar = np.maximum(np.maximum(extra, self.abs_excess), group_median(widen[1], gidx, ng)[0])
-        own_bar = np.maximum(extra, self.node_self_excess)
-        elevated = np.bincount(gidx, enough & (rel >= self.min_rel), ng)
-        slow = (elevated >= 2) & (elevated >= self.node_fraction * count) & (
-            (node_rel >= bar) | ((node_rise >= own_bar) & (node_rel >= self.min_rel)))
-        out: dict[int, tuple[float, float, int]] = {}
-        pending: set[int] = set()
-        n_ready = np.bincount(gidx, lv["ready"], ng)
-        n_slow = np.bincount(gidx, lv["slow"] | (lv["evidence"] >= 0.5), ng)  # or turning
-        first = np.full(ng, np.inf)
-        np.minimum.at(first, gidx, np.where(lv["ready"], lv["since"], np.inf))
-        known = np.bincount(gidx, enough, ng) >= 2
-        back_s = np.minimum(group_median(lv["span_s"], gidx, ng)[0], self.persist_s) / 2.0
-        for g in range(ng):
-            key = (int(groups[g] >> 32), int(groups[g] & 0xFFFFFFFF))
-            if (n_ready[g] >= 2) and n_ready[g] >= self.node_fraction * count[g]:
-                out[key[1]] = (float(first[g]), float(node_rel[g]), int(n_ready[g]))
-                continue  # its ranks are slow, each persistently
-            if n_slow[g] >= 2 and n_slow[g] >= self.node_fraction * count[g]:
-                pending.add(key[1])  # may become a host straggler: no rank findings yet
-            if not slow[g]:
-                if known[g]:  # no evidence either way: the spell is kept (see _persist)
-                    self.node_since_.pop(key, None)
-                continue
-            since = self.node_since_.setdefault(key, tick.data_t_s - back_s[g])  # as _persist
-            if tick.data_t_s - since >= self.persist_s:
-                out[key[1]] = (since, float(node_rel[g]), int(elevated[g]))
-            else:
-                pending.add(key[1])
-        lv["pending"] = pending
-        return out
 
     # ------------------------------------------------------------ localising
     def _host_side_due(self, tick: Tick, lv: dict[str, Any], i: int, g: int) -> bool:
