@@ -192,3 +192,19 @@ def test_hung_rank_idling_among_spinning_peers_is_not_misplaced(seed: int) -> No
         elif i >= 38:
             idle(syn, d, np.arange(syn.topo.n_gpus), i)
     assert overheating(replay_synth(syn, m, n=70)) == []
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_stuck_kernel_at_its_limit_among_spinning_peers_is_not_overheating(seed: int) -> None:
+    # a job hangs on a kernel that never ends: that GPU computes at full power and
+    # reaches its limit while its node peers spin at 150 W, 40 degC below it; its
+    # neighbours' idle places are not judged next to it either
+    syn = Synth(seed=seed, n_nodes=16)
+    hung = np.arange(0, 64)
+    g = int(hung[17 + seed])
+
+    def m(i: int, t: float, d: dict[str, np.ndarray]) -> None:
+        if i >= 10:
+            spin(syn, d, np.setdiff1d(hung, [g]), i)
+            d[TEMP][g], d[BITS][g] = LIMIT_C, SW_THERMAL
+    assert overheating(replay_synth(syn, m, n=40)) == []

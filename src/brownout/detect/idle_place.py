@@ -101,7 +101,8 @@ class IdlePlaces:
         self.bar_c = settings.hot_c
         self.any_settled = False
 
-    def update(self, temp_level: tuple[F64, F64], rest: tuple[B, B], t_s: float) -> F64:
+    def update(self, temp_level: tuple[F64, F64], rest: tuple[B, B], working: B,
+               t_s: float) -> F64:
         """This scrape's excess of every settled GPU at rest (``rest``: idle, spinning)
         over its place in that state (NaN where not judged); a GPU with no place yet
         counts beyond the fleet's spread.
@@ -109,13 +110,17 @@ class IdlePlaces:
         Each state has its own places and node levels: a hung job's spinning GPUs
         draw more than idle ones, and one whose process stopped idles next to
         them; compared across states either would look misplaced. A GPU with no
-        spinning place yet (hangs are rare) is judged at its idle place.
+        spinning place yet (hangs are rare) is judged at its idle place. A node
+        with a GPU at work (``working``) is not judged: a working GPU heats its
+        neighbours unevenly (shared airflow), and a stuck kernel's GPU computes at
+        full power next to its spinning peers.
         """
         ok = np.isfinite(temp_level[0])
         self.idle_since = sustained(self.idle_since, rest[0] & ok, t_s)
         self.spin_since = sustained(self.spin_since, rest[1] & ok, t_s)
-        idle = t_s - self.idle_since >= self.settings.settle_s
-        self.spinning = t_s - self.spin_since >= self.settings.settle_s
+        calm = np.bincount(self.gpu_node, working, self.n_nodes)[self.gpu_node] == 0
+        idle = calm & (t_s - self.idle_since >= self.settings.settle_s)
+        self.spinning = calm & (t_s - self.spin_since >= self.settings.settle_s)
         self.any_settled = bool(idle.any() or self.spinning.any())
         if not self.any_settled:  # a busy fleet: nothing to judge, no medians
             self.resid[:], self.excess[:] = np.nan, np.nan

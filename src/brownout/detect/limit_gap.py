@@ -67,7 +67,7 @@ class LimitGap:
         self.seen_below = np.zeros(n_gpus, dtype=bool)  # ever read below its limit
 
     def update(self, tick: Tick, temp_level: tuple[F64, F64], at_limit: B, places_c: F64,
-               limit_c: F64) -> list[Candidate]:
+               limit_c: F64, *, resting: B) -> list[Candidate]:
         """Candidates of this tick.
 
         Args:
@@ -78,10 +78,13 @@ class LimitGap:
                 of the known places, at least 2 degC each, are allowed, and nothing
                 is judged while fewer than 8 places are known).
             limit_c: per GPU, its maximum operating temperature.
+            resting: GPUs at a fraction of the power of work whatever their
+                utilisation (spinning in a hung job's collective): no peers at work
+                (next to them a stuck kernel's GPU at full power reaches its limit).
         """
         topo = tick.topology
         util, _ = tick.fresh("DCGM_FI_DEV_GPU_UTIL")
-        working = util >= self.settings.util_pct
+        working = (util >= self.settings.util_pct) & ~resting
         self.seen_below |= np.isfinite(temp_level[0]) & ~at_limit
         if not (at_limit & working & self.seen_below).any():  # the usual case: no medians
             self.since[:] = np.nan

@@ -211,7 +211,8 @@ class ThermalDetector(Detector):
         # fraction of the power of work); each state has its own places
         idle = util < self.idle.util_pct
         spin = ~idle & (power < self.idle.rest_fraction * busy_w)
-        self.idle_.update((temp, level), (idle & ~at_limit, spin & ~at_limit), tick.data_t_s)
+        self.idle_.update((temp, level), (idle & ~at_limit, spin & ~at_limit),
+                          ~(idle | spin) & np.isfinite(power), tick.data_t_s)
         out += self._gpus(tick, (temp, level), busy & (steady | throttling),
                           (at_limit, off_load), dt)
         # at the throttle point power is the symptom: a GPU throttled to half its peers'
@@ -219,7 +220,7 @@ class ThermalDetector(Detector):
         out += self._throttle_point(tick, (temp, power), at_limit,
                                     busy | (throttling & ~(util < 50.0)), dt)
         out += self.gap_.update(tick, (temp, level), at_limit, self.base_raw_,
-                                self.limits_.max_operating_c)
+                                self.limits_.max_operating_c, resting=spin)
         # a GPU held at its limit counts too: its power swings with the throttle, and
         # its clamped temperature still bounds its domain's heat from below (without
         # it a domain hot enough to throttle would fall silent mid-fault)
