@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from brownout.detect.api import Candidate
 from brownout.detect.engine import replay
+from brownout.detect.localise import Localiser
 from brownout.findings import FindingsFile
 from brownout.telemetry.series import SeriesRegistry
 
@@ -105,3 +107,16 @@ def test_job_stop_inside_a_failing_loop_does_not_end_its_finding(seed: int) -> N
     assert [f.component for f in found] == [syn.topo.cooling_domains[1]]
     resolved = found[0].resolved_at
     assert resolved is None or resolved >= T0 + 50 * 30
+
+
+def test_silent_overheating_gpu_in_a_failing_loop_stays_explained_by_it() -> None:
+    # a GPU raised hot mid-loop-failure is kept raised while its exporter is silent; its
+    # excess is then unknown (NaN), which must not read as "far hotter than its peers"
+    topo = Synth(seed=1, n_nodes=16).topo
+    gpu = topo.gpu_name(5)
+    loop = topo.nodes[topo.gpu_node[5]].cooling
+    loc = Localiser(topo)
+    for excess, explained in ((float("nan"), True), (None, True), (4.0, True), (20.0, False)):
+        c = Candidate("gpu_overheating", gpu, 0.0, 0.8, "major", "investigate", "hot",
+                      {"excess_c": excess, "idle": False}, source="thermal")
+        assert loc._in_cooling_fault(c, {loop}) is explained, excess

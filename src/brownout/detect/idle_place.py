@@ -102,7 +102,7 @@ class IdlePlaces:
         self.any_settled = False
 
     def update(self, temp_level: tuple[F64, F64], rest: tuple[B, B], working: B,
-               t_s: float) -> F64:
+               t_s: float, busy_place_c: F64) -> F64:
         """This scrape's excess of every settled GPU at rest (``rest``: idle, spinning)
         over its place in that state (NaN where not judged); a GPU with no place yet
         counts beyond the fleet's spread.
@@ -113,7 +113,10 @@ class IdlePlaces:
         spinning place yet (hangs are rare) is judged at its idle place. A node
         with a GPU at work (``working``) is not judged: a working GPU heats its
         neighbours unevenly (shared airflow), and a stuck kernel's GPU computes at
-        full power next to its spinning peers.
+        full power next to its spinning peers. A GPU with no place at rest at all
+        is hot only beyond the fleet's spread of places and beyond its usual place
+        at work (``busy_place_c``: a GPU always 12 degC warmer than its node peers
+        at work sits several degrees above them at rest too).
         """
         ok = np.isfinite(temp_level[0])
         self.idle_since = sustained(self.idle_since, rest[0] & ok, t_s)
@@ -133,7 +136,9 @@ class IdlePlaces:
                                      self._resid(values, idle, self.places[k]))
         known = np.isfinite(places[0])
         placeless = np.isfinite(self.resid[0]) & ~known  # the spread costs fleet medians
-        over = self.resid - np.where(known, places, self._spread() if placeless.any() else 0)
+        allowed = np.fmax(self._spread(), np.clip(busy_place_c, 0.0, None)) if (
+            placeless.any()) else 0.0
+        over = self.resid - np.where(known, places, allowed)
         self.excess = np.fmin(over[0], over[1])
         self.bar_c = self.settings.hot_c
         if (self.excess >= self.bar_c / 2).any():  # the bar matters only then (and costs)

@@ -194,8 +194,9 @@ class Localiser:
                 "limit_gap") or (
                 c.evidence.get("thermal_bits")
                 and float(c.evidence.get("node_peers_throttling", 1.0)) < 0.5)
+            excess = float(c.evidence.get("excess_c") or 0.0)  # silent (NaN): none known
             return (self._node_cooling.get(self._node(c.component)) in cooling and not alone
-                    and float(c.evidence.get("excess_c", 0.0)) < self.own_heat_c)
+                    and not excess >= self.own_heat_c)
         if c.kind == "gpu_degraded" and c.source == "stragglers":
             return self._node_cooling.get(self._node(c.component)) in cooling
         return False

@@ -212,7 +212,8 @@ class ThermalDetector(Detector):
         idle = util < self.idle.util_pct
         spin = ~idle & (power < self.idle.rest_fraction * busy_w)
         self.idle_.update((temp, level), (idle & ~at_limit, spin & ~at_limit),
-                          ~(idle | spin) & np.isfinite(power), tick.data_t_s)
+                          ~(idle | spin) & np.isfinite(power), tick.data_t_s,
+                          busy_place_c=self.base_raw_)
         out += self._gpus(tick, (temp, level), busy & (steady | throttling),
                           (at_limit, off_load), dt)
         # at the throttle point power is the symptom: a GPU throttled to half its peers'
@@ -290,9 +291,11 @@ class ThermalDetector(Detector):
             confidence_of(float(excess[g]), idle_c if idle[g] else self.warn_c),
             severity_of(float(temp[g]), float(self.limits_.max_operating_c[g]) - 4.0,
                         float(self.limits_.max_operating_c[g])), "investigate",
-            f"{topo.gpu_name(int(g))} {word[g]}at {temp[g]:.1f} degC, {excess[g]:.1f} degC above "
-            f"its usual place among its node's {word[g]}GPUs at similar power"
-            + (f", rising {self.trend_[g]:.1f} degC/min" if self.trend_[g] > 0.3 else ""),
+            (f"{topo.gpu_name(int(g))} {word[g]}at {temp[g]:.1f} degC, {excess[g]:.1f} degC above "
+             f"its usual place among its node's {word[g]}GPUs at similar power"
+             + (f", rising {self.trend_[g]:.1f} degC/min" if self.trend_[g] > 0.3 else "")
+             if np.isfinite(temp[g]) else f"{topo.gpu_name(int(g))} silent since it read hot "
+             "(a thermal shutdown, or its exporter lost)"),
             {"temp_c": round(float(temp[g]), 1), "excess_c": round(float(excess[g]), 2),
              "idle": bool(idle[g]),
              "trend_c_per_min": round(float(self.trend_[g]), 2),
