@@ -99,8 +99,10 @@ def test_brownout_names_the_slow_ranks_node(run_log: Path, job: str) -> None:
 
     topo = generate_topology(WORLD, gpus_per_node=1)
     recs = _job(read_steps(run_log, topo), job)
-    # the run lasts about a second: the detector's windows are scaled to it
-    detector = StragglerDetector(window_s=60.0, recent_s=30.0, persist_s=0.0, tau_s=60.0)
+    # the run lasts about a second: the detector's windows are scaled to it, persistence
+    # too (half a second: a rank's start-up, 2-5x its peers' 2 ms steps for its first
+    # 5 records, is 5 records long, which the record count alone now judges)
+    detector = StragglerDetector(window_s=60.0, recent_s=30.0, persist_s=0.5, tau_s=60.0)
     findings = replay(topo, None, recs, EngineConfig(tick_s=0.05), [detector]).findings
     named = {f.component for f in findings}
     assert named, "no finding"
