@@ -43,7 +43,8 @@ class TelemetryState:
 
     def _grow(self, table: SeriesTable) -> None:
         n, old = len(table), self.last_v.shape[0]
-        if n == old and table is self.table:
+        if n == old and (table is self.table or _same(table, self.table)):
+            self.table = table
             return
         self.table = table
         self._by_metric = {}
@@ -171,3 +172,9 @@ class TelemetryState:
         if self._is_counter[sids[:1]].any():
             rate[comp] = self.rate[sids]
         return value, rate, when
+
+
+def _same(a: SeriesTable, b: SeriesTable) -> bool:
+    """Whether two series tables list the same series (a copy of the registry's)."""
+    return bool(np.array_equal(a.metric, b.metric) and np.array_equal(a.component, b.component)
+                and np.array_equal(a.entity, b.entity) and np.array_equal(a.port, b.port))

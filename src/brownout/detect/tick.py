@@ -61,6 +61,8 @@ class Tick:
     steps_pending: frozenset[str] = frozenset()
     _cache: dict[tuple[str, str], tuple[F64, F64]] = field(default_factory=dict, repr=False)
     _dense_cache: dict[str, tuple[F64, F64, F64]] = field(default_factory=dict, repr=False)
+    _fresh_cache: dict[tuple[str, float | None], tuple[F64, npt.NDArray[np.bool_]]] = field(
+        default_factory=dict, repr=False)
 
     @property
     def interval_s(self) -> float:
@@ -101,11 +103,20 @@ class Tick:
         return rate, when
 
     def fresh(self, name: str, max_age_s: float | None = None) -> tuple[F64, npt.NDArray[np.bool_]]:
-        """Latest gauge values, with NaN where older than ``max_age_s`` (3 intervals)."""
-        v, t = self.value(name)
-        age = self.t_s - t
-        ok = age <= (max_age_s if max_age_s is not None else 3.5 * self.interval_s)
-        return np.where(ok, v, np.nan), ok
+        """Latest gauge values, with NaN where older than ``max_age_s`` (3 intervals).
+
+        Computed once per tick, name and age (every detector asks for the same
+        few gauges); the arrays are read-only, shared by the detectors.
+        """
+        got = self._fresh_cache.get((name, max_age_s))
+        if got is None:
+            v, t = self.value(name)
+            ok = (self.t_s - t) <= (max_age_s if max_age_s is not None else 3.5 * self.interval_s)
+            vals = np.where(ok, v, np.nan)
+            vals.flags.writeable = False
+            ok.flags.writeable = False
+            got = self._fresh_cache[(name, max_age_s)] = (vals, ok)
+        return got
 
     def switch_ports(self, name: str) -> tuple[I64, F64, F64]:
         """(switch index, rate, last time) of every port series of a switch counter."""
