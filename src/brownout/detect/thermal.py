@@ -37,6 +37,7 @@ from brownout.detect.robust import (
     others_fraction,
     others_median,
     percentile,
+    place_spread,
     sustained,
     window_median,
 )
@@ -336,10 +337,8 @@ class ThermalDetector(Detector):
     def _place_spread(self) -> float:
         """Three robust standard deviations of the learned usual places (static
         heterogeneity: thermal interface, sensor, position), at least 2 degC."""
-        known = self.base_raw_[np.isfinite(self.base_raw_)]
-        if known.size < 8:
-            return 3.0 * 2.0
-        return 3.0 * max(2.0, MAD_TO_SD * float(np.median(np.abs(known - np.median(known)))))
+        spread = place_spread(self.base_raw_, 2.0)  # NaN with fewer than 8 places
+        return spread if np.isfinite(spread) else 3.0 * 2.0
 
     def _model_notice(self, tick: Tick) -> list[Candidate]:
         """Once: the GPU models no table entry matches (their limits are a generic guess)."""
